@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * debugfs: /sys/kernel/debug/mockdev-vfio-pci/<pci address>/
+ *   state       current migration state (name)
+ *   digest      xxh64 of the whole device state, hex
+ *   fail_arc    fail the next N FSM arcs; the device goes to ERROR
+ *   fail_read   fail the next N saving-FD reads with fail_errno
+ *   fail_write  fail the next N resuming-FD writes with fail_errno
+ *   fail_errno  positive errno for fail_read / fail_write (default 5, EIO)
+ *   mock/       the device model: npages, dirtied, running, dirty_now
+ * Read and write them as root; see Documentation/mockdev-vfio-pci.rst.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "mockdev.h"
+
+static struct dentry *mdv_dbg_root;
+
+static const char * const mdv_state_names[] = {
+	[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+	[VFIO_DEVICE_STATE_STOP] = "STOP",
+	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+	[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+	[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+	[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+};
+
+static int mdv_state_show(struct seq_file *s, void *unused)
+{
+	struct mdv_device *mdv = s->private;
+	enum vfio_device_mig_state st;
+
+	mutex_lock(&mdv->state_mutex);
+	st = mdv->mig_state;
+	mdv_state_unlock(mdv);
+	seq_printf(s, "%s\n", st < ARRAY_SIZE(mdv_state_names) ?
+		   mdv_state_names[st] : "?");
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mdv_state);
+
+static int mdv_digest_show(struct seq_file *s, void *unused)
+{
+	seq_printf(s, "%016llx\n", mdv_mock_digest(s->private));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mdv_digest);
+
+void mdv_debugfs_add(struct mdv_device *mdv)
+{
+	struct dentry *dir;
+
+	dir = debugfs_create_dir(pci_name(mdv->core.pdev), mdv_dbg_root);
+	mdv->dbg = dir;
+	debugfs_create_file("state", 0444, dir, mdv, &mdv_state_fops);
+	debugfs_create_file("digest", 0444, dir, mdv, &mdv_digest_fops);
+	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
+	debugfs_create_atomic_t("fail_read", 0600, dir,
+				&mdv->faults.fail_read);
+	debugfs_create_atomic_t("fail_write", 0600, dir,
+				&mdv->faults.fail_write);
+	debugfs_create_u32("fail_errno", 0600, dir, &mdv->faults.fail_errno);
+	mdv_mock_debugfs(mdv, debugfs_create_dir("mock", dir));
+}
+
+void mdv_debugfs_remove(struct mdv_device *mdv)
+{
+	debugfs_remove_recursive(mdv->dbg);
+	mdv->dbg = NULL;
+}
+
+void mdv_debugfs_init(void)
+{
+	mdv_dbg_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+void mdv_debugfs_exit(void)
+{
+	debugfs_remove_recursive(mdv_dbg_root);
+}

@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VFIO migration uAPI v2: FSM steps, saving and resuming data files,
+ * PRE_COPY accounting and MIG_DATA_SIZE. Nothing here knows the device
+ * model; device work goes through mdv->ops (backend.h).
+ *
+ * Locking: mdv->state_mutex -> migf->lock -> backend's own lock.
+ * read()/write() take only migf->lock, so a user copy that faults (and takes
+ * mmap_lock, and possibly vfio-pci's memory_lock) never holds state_mutex.
+ * PCI reset_done does not wait for state_mutex either (vfio_dev.c), which
+ * breaks the state_mutex -> mmap_lock -> memory_lock -> state_mutex cycle.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "mockdev.h"
+
+#define MDV_HDR_SIZE	sizeof(struct mdv_rec_hdr)
+
+/**
+ * struct mdv_migf - one data FD
+ * @filp: the anon inode file; the device holds one reference while the
+ *	session is live
+ * @mdv: owning device
+ * @lock: serialises data ops on this file
+ * @disabled: session over (state left, reset, close): -ENODEV from now on
+ * @eof: saving: the END record has been read completely
+ * @error: resuming: the stream was rejected; sticky
+ * @in_rec: @rec is a record being read or written
+ * @skip: resuming: @rec is an unknown optional record being skipped
+ * @rec: current record
+ * @hdr: its header, as sent or as reassembled from user writes
+ * @hdr_off: header bytes already transferred
+ */
+struct mdv_migf {
+	struct file *filp;
+	struct mdv_device *mdv;
+	struct mutex lock;
+	bool disabled;
+	bool eof;
+	int error;
+	bool in_rec;
+	bool skip;
+	struct mdv_rec rec;
+	struct mdv_rec_hdr hdr;
+	u32 hdr_off;
+};
+
+static u64 mdv_rec_unread(struct mdv_migf *migf)
+{
+	if (!migf->in_rec)
+		return 0;
+	return MDV_HDR_SIZE - migf->hdr_off + migf->rec.size - migf->rec.off;
+}
+
+static int mdv_migf_release(struct inode *inode, struct file *filp)
+{
+	struct mdv_migf *migf = filp->private_data;
+
+	/* The device dropped its reference first, so the session is over. */
+	mutex_destroy(&migf->lock);
+	kfree(migf);
+	return 0;
+}
+
+static bool mdv_fail_data(struct mdv_device *mdv, atomic_t *counter, int *err)
+{
+	if (atomic_dec_if_positive(counter) < 0)
+		return false;
+	*err = -(int)(READ_ONCE(mdv->faults.fail_errno) ?: EIO);
+	return true;
+}
+
+/* ----- saving ----- */
+
+static int mdv_save_next(struct mdv_migf *migf)
+{
+	struct mdv_device *mdv = migf->mdv;
+	int ret;
+
+	memset(&migf->rec, 0, sizeof(migf->rec));
+	ret = mdv->ops->save_next(mdv, &migf->rec);
+	if (ret)
+		return ret;
+	migf->hdr.size = cpu_to_le64(migf->rec.size);
+	migf->hdr.flags = cpu_to_le32(migf->rec.flags);
+	migf->hdr.tag = cpu_to_le32(migf->rec.tag);
+	migf->hdr_off = 0;
+	migf->in_rec = true;
+	return 0;
+}
+
+static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
+			     loff_t *pos)
+{
+	struct mdv_migf *migf = filp->private_data;
+	struct mdv_device *mdv = migf->mdv;
+	struct iov_iter to;
+	ssize_t done = 0;
+	int ret;
+
+	if (pos)
+		return -ESPIPE;
+	ret = import_ubuf(ITER_DEST, buf, len, &to);
+	if (ret)
+		return ret;
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		ret = -ENODEV;
+		goto out;
+	}
+	/* An injected failure consumes nothing: the user can retry. */
+	if (mdv_fail_data(mdv, &mdv->faults.fail_read, &ret))
+		goto out;
+
+	while (iov_iter_count(&to)) {
+		size_t n;
+
+		if (!migf->in_rec) {
+			if (migf->eof)
+				break;
+			ret = mdv_save_next(migf);
+			if (ret == -ENODATA) {
+				migf->eof = true;
+				ret = 0;
+				break;
+			}
+			if (ret)
+				break;
+		}
+		if (migf->hdr_off < MDV_HDR_SIZE) {
+			n = copy_to_iter((u8 *)&migf->hdr + migf->hdr_off,
+					 MDV_HDR_SIZE - migf->hdr_off, &to);
+			if (!n) {
+				ret = -EFAULT;
+				break;
+			}
+			migf->hdr_off += n;
+			done += n;
+		} else if (migf->rec.off < migf->rec.size) {
+			ssize_t r = mdv->ops->save_copy(mdv, &migf->rec, &to);
+
+			if (r <= 0) {
+				ret = r ? r : -EFAULT;
+				break;
+			}
+			done += r;
+		}
+		if (migf->hdr_off == MDV_HDR_SIZE &&
+		    migf->rec.off == migf->rec.size)
+			migf->in_rec = false;
+	}
+out:
+	mutex_unlock(&migf->lock);
+	return done ? done : ret;
+}
+
+static __poll_t mdv_save_poll(struct file *filp, poll_table *wait)
+{
+	struct mdv_migf *migf = filp->private_data;
+	struct mdv_device *mdv = migf->mdv;
+	struct mdv_pending p = {};
+	__poll_t mask = 0;
+
+	poll_wait(filp, &mdv->data_wq, wait);
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		mask = EPOLLERR | EPOLLHUP;
+	} else if (migf->eof || migf->in_rec) {
+		mask = EPOLLIN | EPOLLRDNORM;
+	} else {
+		mdv->ops->save_pending(mdv, &p);
+		if (p.initial || p.dirty ||
+		    (p.final &&
+		     READ_ONCE(mdv->mig_state) == VFIO_DEVICE_STATE_STOP_COPY))
+			mask = EPOLLIN | EPOLLRDNORM;
+	}
+	mutex_unlock(&migf->lock);
+	return mask;
+}
+
+static long mdv_precopy_info(struct mdv_migf *migf, unsigned long arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	struct mdv_device *mdv = migf->mdv;
+	struct vfio_precopy_info info;
+	struct mdv_pending p = {};
+	int ret = 0;
+
+	if (copy_from_user(&info, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	mutex_lock(&mdv->state_mutex);
+	if (mdv->mig_state != VFIO_DEVICE_STATE_PRE_COPY &&
+	    mdv->mig_state != VFIO_DEVICE_STATE_PRE_COPY_P2P) {
+		ret = -EINVAL;
+		goto unlock;
+	}
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		ret = -ENODEV;
+	} else {
+		mdv->ops->save_pending(mdv, &p);
+		if (migf->in_rec && migf->rec.class == MDV_CLASS_INITIAL)
+			p.initial += mdv_rec_unread(migf);
+		else if (migf->in_rec && migf->rec.class == MDV_CLASS_DIRTY)
+			p.dirty += mdv_rec_unread(migf);
+	}
+	mutex_unlock(&migf->lock);
+unlock:
+	mdv_state_unlock(mdv);
+	if (ret)
+		return ret;
+
+	/* Never echo user input back: flags is output-only and zero. */
+	info.flags = 0;
+	info.initial_bytes = p.initial;
+	info.dirty_bytes = p.dirty;
+	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
+}
+
+static long mdv_save_ioctl(struct file *filp, unsigned int cmd,
+			   unsigned long arg)
+{
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	return mdv_precopy_info(filp->private_data, arg);
+}
+
+static const struct file_operations mdv_save_fops = {
+	.owner = THIS_MODULE,
+	.read = mdv_save_read,
+	.poll = mdv_save_poll,
+	.unlocked_ioctl = mdv_save_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = mdv_migf_release,
+};
+
+/* ----- resuming ----- */
+
+static int mdv_load_hdr_done(struct mdv_migf *migf)
+{
+	struct mdv_device *mdv = migf->mdv;
+	int ret;
+
+	memset(&migf->rec, 0, sizeof(migf->rec));
+	migf->rec.size = le64_to_cpu(migf->hdr.size);
+	migf->rec.flags = le32_to_cpu(migf->hdr.flags);
+	migf->rec.tag = le32_to_cpu(migf->hdr.tag);
+	migf->skip = false;
+	ret = mdv->ops->load_begin(mdv, &migf->rec);
+	if (ret == -ENOENT) {
+		if (!(migf->rec.flags & MDV_REC_F_OPTIONAL)) {
+			dev_dbg(mdv_dev(mdv), "unknown mandatory record %u\n",
+				migf->rec.tag);
+			return -EINVAL;
+		}
+		migf->skip = true;
+		ret = 0;
+	}
+	return ret;
+}
+
+static int mdv_load_rec_done(struct mdv_migf *migf)
+{
+	struct mdv_device *mdv = migf->mdv;
+	int ret = 0;
+
+	if (!migf->skip)
+		ret = mdv->ops->load_end(mdv, &migf->rec);
+	migf->in_rec = false;
+	migf->hdr_off = 0;
+	return ret;
+}
+
+static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
+				size_t len, loff_t *pos)
+{
+	struct mdv_migf *migf = filp->private_data;
+	struct mdv_device *mdv = migf->mdv;
+	struct iov_iter from;
+	ssize_t done = 0;
+	int ret;
+
+	if (pos)
+		return -ESPIPE;
+	ret = import_ubuf(ITER_SOURCE, (void __user *)buf, len, &from);
+	if (ret)
+		return ret;
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (migf->error) {
+		ret = migf->error;
+		goto out;
+	}
+	if (mdv_fail_data(mdv, &mdv->faults.fail_write, &ret))
+		goto out;
+
+	while (iov_iter_count(&from)) {
+		size_t n;
+
+		if (migf->hdr_off < MDV_HDR_SIZE) {
+			n = copy_from_iter((u8 *)&migf->hdr + migf->hdr_off,
+					   MDV_HDR_SIZE - migf->hdr_off, &from);
+			if (!n) {
+				ret = -EFAULT;
+				goto out;
+			}
+			migf->hdr_off += n;
+			done += n;
+			if (migf->hdr_off < MDV_HDR_SIZE)
+				continue;
+			migf->in_rec = true;
+			ret = mdv_load_hdr_done(migf);
+			if (ret)
+				goto reject;
+		} else if (migf->skip) {
+			n = min_t(u64, iov_iter_count(&from),
+				  migf->rec.size - migf->rec.off);
+			iov_iter_advance(&from, n);
+			migf->rec.off += n;
+			done += n;
+		} else {
+			ssize_t r = mdv->ops->load_copy(mdv, &migf->rec, &from);
+
+			if (r < 0) {
+				ret = r;
+				goto reject;
+			}
+			if (!r) {
+				ret = -EFAULT;
+				goto out;
+			}
+			done += r;
+		}
+		if (migf->rec.off == migf->rec.size) {
+			ret = mdv_load_rec_done(migf);
+			if (ret)
+				goto reject;
+		}
+	}
+	ret = 0;
+	goto out;
+
+reject:
+	/*
+	 * The stream is broken: remember it, so that RESUMING -> STOP fails
+	 * too, and report the error now rather than after a short write.
+	 */
+	migf->error = ret;
+	done = 0;
+out:
+	mutex_unlock(&migf->lock);
+	return done ? done : ret;
+}
+
+static const struct file_operations mdv_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = mdv_resume_write,
+	.release = mdv_migf_release,
+};
+
+/* ----- sessions ----- */
+
+static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
+{
+	struct mdv_migf *migf;
+	struct file *filp;
+
+	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
+	if (!migf)
+		return ERR_PTR(-ENOMEM);
+	migf->mdv = mdv;
+	mutex_init(&migf->lock);
+	filp = anon_inode_getfile(saving ? "mdv_saving" : "mdv_resuming",
+				  saving ? &mdv_save_fops : &mdv_resume_fops,
+				  migf, saving ? O_RDONLY : O_WRONLY);
+	if (IS_ERR(filp)) {
+		mutex_destroy(&migf->lock);
+		kfree(migf);
+		return ERR_CAST(filp);
+	}
+	migf->filp = filp;
+	stream_open(filp->f_inode, filp);
+	return migf;
+}
+
+static void mdv_put_saving(struct mdv_device *mdv)
+{
+	struct mdv_migf *migf = mdv->saving;
+
+	if (!migf)
+		return;
+	mutex_lock(&migf->lock);
+	migf->disabled = true;
+	mdv->ops->save_stop(mdv);
+	mutex_unlock(&migf->lock);
+	mdv->saving = NULL;
+	wake_up_interruptible(&mdv->data_wq);
+	fput(migf->filp);
+}
+
+static int mdv_put_resuming(struct mdv_device *mdv, bool finish)
+{
+	struct mdv_migf *migf = mdv->resuming;
+	int ret = 0;
+
+	if (!migf)
+		return 0;
+	mutex_lock(&migf->lock);
+	if (finish) {
+		ret = migf->error;
+		if (!ret && (migf->in_rec || migf->hdr_off))
+			ret = -EINVAL;	/* a record was cut short */
+		if (!ret)
+			ret = mdv->ops->load_finish(mdv);
+	}
+	migf->disabled = true;
+	mdv->ops->load_stop(mdv);
+	mutex_unlock(&migf->lock);
+	mdv->resuming = NULL;
+	fput(migf->filp);
+	return ret;
+}
+
+/**
+ * mdv_disable_files - end every data session of @mdv
+ * @mdv: device, state_mutex held
+ *
+ * Used on reset, close and ERROR: open FDs stay valid file objects but every
+ * later read, write or ioctl on them fails with -ENODEV.
+ */
+void mdv_disable_files(struct mdv_device *mdv)
+{
+	mdv_put_saving(mdv);
+	mdv_put_resuming(mdv, false);
+}
+
+static struct file *mdv_save_begin(struct mdv_device *mdv, bool precopy)
+{
+	struct mdv_migf *migf;
+	int ret;
+
+	migf = mdv_migf_create(mdv, true);
+	if (IS_ERR(migf))
+		return ERR_CAST(migf);
+	ret = mdv->ops->save_start(mdv, precopy);
+	if (ret) {
+		fput(migf->filp);
+		return ERR_PTR(ret);
+	}
+	mdv->saving = migf;
+	get_file(migf->filp);	/* one for the device, one for the user */
+	return migf->filp;
+}
+
+static struct file *mdv_resume_begin(struct mdv_device *mdv)
+{
+	struct mdv_migf *migf;
+	int ret;
+
+	migf = mdv_migf_create(mdv, false);
+	if (IS_ERR(migf))
+		return ERR_CAST(migf);
+	ret = mdv->ops->load_start(mdv);
+	if (ret) {
+		fput(migf->filp);
+		return ERR_PTR(ret);
+	}
+	mdv->resuming = migf;
+	get_file(migf->filp);
+	return migf->filp;
+}
+
+/* ----- the FSM ----- */
+
+static bool mdv_arc(enum vfio_device_mig_state cur,
+		    enum vfio_device_mig_state next,
+		    enum vfio_device_mig_state from,
+		    enum vfio_device_mig_state to)
+{
+	return cur == from && next == to;
+}
+
+/*
+ * Put the device into ERROR: its state is unknown after a failed device
+ * command. Only VFIO_DEVICE_RESET leaves ERROR.
+ */
+static struct file *mdv_fail(struct mdv_device *mdv, int err)
+{
+	mdv_disable_files(mdv);
+	mdv->mig_state = VFIO_DEVICE_STATE_ERROR;
+	return ERR_PTR(err);
+}
+
+static struct file *mdv_cmd(struct mdv_device *mdv,
+			    int (*first)(struct mdv_device *mdv),
+			    int (*second)(struct mdv_device *mdv))
+{
+	int ret = first(mdv);
+
+	if (!ret && second)
+		ret = second(mdv);
+	return ret ? mdv_fail(mdv, ret) : NULL;
+}
+
+/*
+ * One arc of the FSM, as vfio_mig_get_next_state() hands them out. Arcs
+ * the core never produces for the device's feature set are not listed.
+ */
+static struct file *mdv_step(struct mdv_device *mdv,
+			     enum vfio_device_mig_state next)
+{
+	const struct mdv_backend_ops *ops = mdv->ops;
+	enum vfio_device_mig_state cur = mdv->mig_state;
+	struct file *res;
+	int ret;
+
+	if (atomic_dec_if_positive(&mdv->faults.fail_arc) >= 0)
+		return mdv_fail(mdv, -EIO);
+
+	/* Device-only arcs: no data session starts or ends. */
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING,
+		    VFIO_DEVICE_STATE_RUNNING_P2P) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY,
+		    VFIO_DEVICE_STATE_PRE_COPY_P2P))
+		return mdv_cmd(mdv, ops->quiesce, NULL);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING_P2P,
+		    VFIO_DEVICE_STATE_RUNNING) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+		    VFIO_DEVICE_STATE_PRE_COPY))
+		return mdv_cmd(mdv, ops->unquiesce, NULL);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING_P2P,
+		    VFIO_DEVICE_STATE_STOP) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+		    VFIO_DEVICE_STATE_STOP_COPY))
+		return mdv_cmd(mdv, ops->freeze, NULL);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
+		    VFIO_DEVICE_STATE_RUNNING_P2P))
+		return mdv_cmd(mdv, ops->unfreeze, NULL);
+	/* Without P2P the core skips the P2P states: do both halves. */
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING,
+		    VFIO_DEVICE_STATE_STOP) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY,
+		    VFIO_DEVICE_STATE_STOP_COPY))
+		return mdv_cmd(mdv, ops->quiesce, ops->freeze);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
+		    VFIO_DEVICE_STATE_RUNNING))
+		return mdv_cmd(mdv, ops->unfreeze, ops->unquiesce);
+
+	/* Saving sessions */
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING,
+		    VFIO_DEVICE_STATE_PRE_COPY) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING_P2P,
+		    VFIO_DEVICE_STATE_PRE_COPY_P2P))
+		return mdv_save_begin(mdv, true);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
+		    VFIO_DEVICE_STATE_STOP_COPY))
+		return mdv_save_begin(mdv, false);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY,
+		    VFIO_DEVICE_STATE_RUNNING) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+		    VFIO_DEVICE_STATE_RUNNING_P2P) ||
+	    mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP_COPY,
+		    VFIO_DEVICE_STATE_STOP)) {
+		mdv_put_saving(mdv);
+		return NULL;
+	}
+
+	/* Resuming sessions */
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
+		    VFIO_DEVICE_STATE_RESUMING))
+		return mdv_resume_begin(mdv);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RESUMING,
+		    VFIO_DEVICE_STATE_STOP)) {
+		ret = mdv_put_resuming(mdv, true);
+		/* Loaded state is not the source's: it must never run. */
+		return ret ? mdv_fail(mdv, ret) : NULL;
+	}
+
+	res = ERR_PTR(-EINVAL);
+	WARN_ONCE(1, "mockdev: no arc %d -> %d\n", cur, next);
+	return res;
+}
+
+struct file *mdv_set_state(struct vfio_device *vdev,
+			   enum vfio_device_mig_state new_state)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	enum vfio_device_mig_state next;
+	struct file *res = NULL;
+	int ret;
+
+	mutex_lock(&mdv->state_mutex);
+	while (mdv->mig_state != new_state) {
+		/* vfio_mig_get_next_state() WARNs on ERROR: only reset leaves. */
+		if (mdv->mig_state == VFIO_DEVICE_STATE_ERROR) {
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+		ret = vfio_mig_get_next_state(vdev, mdv->mig_state, new_state,
+					      &next);
+		if (ret) {
+			res = ERR_PTR(ret);
+			break;
+		}
+		res = mdv_step(mdv, next);
+		if (IS_ERR(res))
+			break;
+		mdv->mig_state = next;
+		if (WARN_ON(res && next != new_state)) {
+			fput(res);
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+	}
+	if (!IS_ERR_OR_NULL(res) || mdv->mig_state == new_state)
+		wake_up_interruptible(&mdv->data_wq);
+	mdv_state_unlock(mdv);
+	return res;
+}
+
+int mdv_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	mutex_lock(&mdv->state_mutex);
+	*state = mdv->mig_state;
+	mdv_state_unlock(mdv);
+	return 0;
+}
+
+/*
+ * VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: exactly what a STOP_COPY from now would
+ * produce. Within a saving session that is what is left of it (including
+ * the unread part of the current record); otherwise a whole new stream.
+ */
+int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	struct mdv_migf *migf;
+	struct mdv_pending p = {};
+
+	mutex_lock(&mdv->state_mutex);
+	migf = mdv->saving;
+	if (migf) {
+		mutex_lock(&migf->lock);
+		mdv->ops->save_pending(mdv, &p);
+		*len = p.initial + p.dirty + p.final + mdv_rec_unread(migf);
+		mutex_unlock(&migf->lock);
+	} else {
+		*len = mdv->ops->stream_size(mdv);
+	}
+	mdv_state_unlock(mdv);
+	return 0;
+}

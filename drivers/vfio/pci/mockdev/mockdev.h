@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mockdev-vfio-pci: a vfio-pci variant driver that implements VFIO device
+ * migration v2 over a software device model.
+ */
+#ifndef MDV_MOCKDEV_H
+#define MDV_MOCKDEV_H
+
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/vfio_pci_core.h>
+#include <uapi/linux/mockdev_vfio.h>
+
+#include "backend.h"
+
+/* Per-device knobs (devlink params); module parameters give the defaults. */
+struct mdv_params {
+	u32 state_size_mb;
+	u32 dirty_rate;		/* pages per second while running, 0 = idle */
+	u32 alloc_latency_ms;	/* destination, when META arrives */
+	u32 quiesce_latency_ms;	/* arcs leaving RUNNING / PRE_COPY */
+	u32 resume_latency_ms;	/* arcs entering RUNNING / PRE_COPY */
+	u32 seed;
+	bool p2p;
+	bool precopy;
+};
+
+extern struct mdv_params mdv_default_params;
+
+/* Fault injection switches (debugfs), netdevsim style */
+struct mdv_faults {
+	atomic_t fail_arc;	/* fail the next N arcs (device -> ERROR) */
+	atomic_t fail_read;	/* fail the next N data reads ... */
+	atomic_t fail_write;	/* ... and writes, consuming nothing */
+	u32 fail_errno;		/* errno for fail_read/fail_write (default EIO) */
+};
+
+struct mdv_migf;
+
+/**
+ * struct mdv_device - one bound PCI function
+ * @core: vfio-pci core device, must be first for container_of users
+ * @ops: backend (device) operations
+ * @be: backend private data
+ * @state_mutex: serialises migration state changes and session setup
+ * @mig_state: current VFIO migration state
+ * @reset_lock: protects @deferred_reset; taken from reset_done, which may
+ *	run with vfio-pci's memory_lock held, so it never waits for @state_mutex
+ * @deferred_reset: a reset happened while @state_mutex was busy
+ * @open: the VFIO device is open (the device model runs)
+ * @data_wq: woken when a saving FD may have become readable
+ * @saving: open saving session, if any (holds a file reference)
+ * @resuming: open resuming session, if any
+ * @params: knobs
+ * @faults: fault injection switches
+ * @devlink: devlink instance carrying the knobs
+ * @dbg: debugfs directory
+ */
+struct mdv_device {
+	struct vfio_pci_core_device core;
+	const struct mdv_backend_ops *ops;
+	void *be;
+	struct mutex state_mutex;
+	enum vfio_device_mig_state mig_state;
+	spinlock_t reset_lock;
+	bool deferred_reset;
+	bool open;
+	wait_queue_head_t data_wq;
+	struct mdv_migf *saving;
+	struct mdv_migf *resuming;
+	struct mdv_params params;
+	struct mdv_faults faults;
+	struct devlink *devlink;
+	struct dentry *dbg;
+};
+
+static inline struct mdv_device *mdv_from_vdev(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct mdv_device, core.vdev);
+}
+
+static inline struct device *mdv_dev(struct mdv_device *mdv)
+{
+	return &mdv->core.pdev->dev;
+}
+
+/* vfio_dev.c */
+extern const struct vfio_device_ops mdv_vfio_ops;
+void mdv_state_unlock(struct mdv_device *mdv);
+void mdv_reset_done(struct mdv_device *mdv);
+int mdv_params_lock(struct mdv_device *mdv);
+void mdv_update_features(struct mdv_device *mdv);
+
+/* lm.c */
+struct file *mdv_set_state(struct vfio_device *vdev,
+			   enum vfio_device_mig_state new_state);
+int mdv_get_state(struct vfio_device *vdev,
+		  enum vfio_device_mig_state *state);
+int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len);
+void mdv_disable_files(struct mdv_device *mdv);
+
+/* devlink.c */
+int mdv_devlink_register(struct mdv_device *mdv);
+void mdv_devlink_unregister(struct mdv_device *mdv);
+
+/* debugfs.c */
+void mdv_debugfs_init(void);
+void mdv_debugfs_exit(void);
+void mdv_debugfs_add(struct mdv_device *mdv);
+void mdv_debugfs_remove(struct mdv_device *mdv);
+
+/* mock.c: debugfs views of the mock device */
+u64 mdv_mock_digest(struct mdv_device *mdv);
+void mdv_mock_debugfs(struct mdv_device *mdv, struct dentry *dir);
+
+#endif /* MDV_MOCKDEV_H */

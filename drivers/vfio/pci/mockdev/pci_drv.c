@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mockdev-vfio-pci: PCI driver glue. Binds to any PCI function through
+ * driver_override, and by id to nothing: the one id entry (QEMU's edu
+ * device) is override-only, so the driver never steals a device.
+ */
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/vfio_pci_core.h>
+
+#include "mockdev.h"
+
+struct mdv_params mdv_default_params = {
+	.state_size_mb = 64,
+	.p2p = true,
+	.precopy = true,
+};
+
+module_param_named(state_size_mb, mdv_default_params.state_size_mb, uint, 0444);
+MODULE_PARM_DESC(state_size_mb, "Default device state size in MiB (64)");
+module_param_named(dirty_rate, mdv_default_params.dirty_rate, uint, 0444);
+MODULE_PARM_DESC(dirty_rate, "Default pages dirtied per second while running (0)");
+module_param_named(alloc_latency_ms, mdv_default_params.alloc_latency_ms, uint, 0444);
+MODULE_PARM_DESC(alloc_latency_ms, "Default destination allocation latency (0)");
+module_param_named(quiesce_latency_ms, mdv_default_params.quiesce_latency_ms, uint, 0444);
+MODULE_PARM_DESC(quiesce_latency_ms, "Default latency of arcs that quiesce the device (0)");
+module_param_named(resume_latency_ms, mdv_default_params.resume_latency_ms, uint, 0444);
+MODULE_PARM_DESC(resume_latency_ms, "Default latency of arcs that resume the device (0)");
+module_param_named(seed, mdv_default_params.seed, uint, 0444);
+MODULE_PARM_DESC(seed, "Content seed for new devices (0: derived from the PCI address)");
+module_param_named(p2p, mdv_default_params.p2p, bool, 0444);
+MODULE_PARM_DESC(p2p, "Offer VFIO_MIGRATION_P2P (Y)");
+module_param_named(precopy, mdv_default_params.precopy, bool, 0444);
+MODULE_PARM_DESC(precopy, "Offer VFIO_MIGRATION_PRE_COPY (Y)");
+
+static struct mdv_device *mdv_drvdata(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(&pdev->dev);
+
+	return container_of(core, struct mdv_device, core);
+}
+
+static int mdv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct mdv_device *mdv;
+	int ret;
+
+	mdv = vfio_alloc_device(mdv_device, core.vdev, &pdev->dev,
+				&mdv_vfio_ops);
+	if (IS_ERR(mdv))
+		return PTR_ERR(mdv);
+
+	dev_set_drvdata(&pdev->dev, &mdv->core);
+	ret = vfio_pci_core_register_device(&mdv->core);
+	if (ret)
+		goto err_put;
+	ret = mdv_devlink_register(mdv);
+	if (ret)
+		goto err_unregister;
+	mdv_debugfs_add(mdv);
+	return 0;
+
+err_unregister:
+	vfio_pci_core_unregister_device(&mdv->core);
+err_put:
+	vfio_put_device(&mdv->core.vdev);
+	return ret;
+}
+
+static void mdv_remove(struct pci_dev *pdev)
+{
+	struct mdv_device *mdv = mdv_drvdata(pdev);
+
+	mdv_debugfs_remove(mdv);
+	mdv_devlink_unregister(mdv);
+	vfio_pci_core_unregister_device(&mdv->core);
+	vfio_put_device(&mdv->core.vdev);
+}
+
+static void mdv_pci_reset_done(struct pci_dev *pdev)
+{
+	mdv_reset_done(mdv_drvdata(pdev));
+}
+
+static const struct pci_error_handlers mdv_err_handlers = {
+	.reset_done = mdv_pci_reset_done,
+	.error_detected = vfio_pci_core_aer_err_detected,
+};
+
+static const struct pci_device_id mdv_pci_table[] = {
+	/* QEMU's edu device: bind with driver_override only */
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(0x1234, 0x11e8) },
+	{}
+};
+MODULE_DEVICE_TABLE(pci, mdv_pci_table);
+
+static struct pci_driver mdv_pci_driver = {
+	.name = KBUILD_MODNAME,
+	.id_table = mdv_pci_table,
+	.probe = mdv_probe,
+	.remove = mdv_remove,
+	.err_handler = &mdv_err_handlers,
+	.driver_managed_dma = true,
+};
+
+static int __init mdv_init(void)
+{
+	int ret;
+
+	mdv_debugfs_init();
+	ret = pci_register_driver(&mdv_pci_driver);
+	if (ret)
+		mdv_debugfs_exit();
+	return ret;
+}
+
+static void __exit mdv_exit(void)
+{
+	pci_unregister_driver(&mdv_pci_driver);
+	mdv_debugfs_exit();
+}
+
+module_init(mdv_init);
+module_exit(mdv_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("VFIO PCI variant driver with a software migration device (mockdev)");

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_device_ops for mockdev-vfio-pci: vfio-pci core plus migration, and
+ * the deferred-reset pattern.
+ */
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>
+
+#include "mockdev.h"
+
+static void mdv_do_reset(struct mdv_device *mdv)
+{
+	mdv_disable_files(mdv);
+	mdv->ops->reset(mdv, mdv->open);
+	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
+}
+
+/**
+ * mdv_state_unlock - release state_mutex, first running any deferred reset
+ * @mdv: device
+ *
+ * reset_done() may be called with vfio-pci's memory_lock held, so it must
+ * not wait for state_mutex (whose holders may take mmap_lock and then
+ * memory_lock). It flags the reset instead, and whoever holds the mutex
+ * carries it out here before letting go.
+ */
+void mdv_state_unlock(struct mdv_device *mdv)
+{
+again:
+	spin_lock(&mdv->reset_lock);
+	if (mdv->deferred_reset) {
+		mdv->deferred_reset = false;
+		spin_unlock(&mdv->reset_lock);
+		mdv_do_reset(mdv);
+		goto again;
+	}
+	mutex_unlock(&mdv->state_mutex);
+	spin_unlock(&mdv->reset_lock);
+}
+
+/**
+ * mdv_reset_done - the function was reset: the device model resets too
+ * @mdv: device
+ *
+ * Returns the device to RUNNING and invalidates open data FDs.
+ */
+void mdv_reset_done(struct mdv_device *mdv)
+{
+	spin_lock(&mdv->reset_lock);
+	mdv->deferred_reset = true;
+	if (!mutex_trylock(&mdv->state_mutex)) {
+		spin_unlock(&mdv->reset_lock);
+		return;
+	}
+	spin_unlock(&mdv->reset_lock);
+	mdv_state_unlock(mdv);
+}
+
+/**
+ * mdv_params_lock - take state_mutex to change knobs
+ * @mdv: device
+ *
+ * Knobs change what a migration stream looks like, so they are frozen while
+ * a session is open or the device is anywhere but RUNNING.
+ *
+ * Return: 0 with state_mutex held (release with mdv_state_unlock()), or
+ * -EBUSY.
+ */
+int mdv_params_lock(struct mdv_device *mdv)
+{
+	mutex_lock(&mdv->state_mutex);
+	if (mdv->mig_state != VFIO_DEVICE_STATE_RUNNING || mdv->saving ||
+	    mdv->resuming) {
+		mdv_state_unlock(mdv);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* Feature switches become the migration_flags the core checks arcs with. */
+void mdv_update_features(struct mdv_device *mdv)
+{
+	unsigned int flags = VFIO_MIGRATION_STOP_COPY;
+
+	if (mdv->params.p2p)
+		flags |= VFIO_MIGRATION_P2P;
+	if (mdv->params.precopy)
+		flags |= VFIO_MIGRATION_PRE_COPY;
+	mdv->core.vdev.migration_flags = flags;
+}
+
+static const struct vfio_migration_ops mdv_mig_ops = {
+	.migration_set_state = mdv_set_state,
+	.migration_get_state = mdv_get_state,
+	.migration_get_data_size = mdv_get_data_size,
+};
+
+static int mdv_init_dev(struct vfio_device *vdev)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	int ret;
+
+	mutex_init(&mdv->state_mutex);
+	spin_lock_init(&mdv->reset_lock);
+	init_waitqueue_head(&mdv->data_wq);
+	mdv->ops = &mdv_mock_ops;
+	mdv->params = mdv_default_params;
+	if (!mdv->params.seed)
+		mdv->params.seed = pci_dev_id(to_pci_dev(vdev->dev)) + 1;
+	mdv->faults.fail_errno = EIO;
+	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
+
+	ret = vfio_pci_core_init_dev(vdev);
+	if (ret)
+		goto err_mutex;
+	ret = mdv->ops->init(mdv);
+	if (ret)
+		goto err_core;
+	vdev->mig_ops = &mdv_mig_ops;
+	mdv_update_features(mdv);
+	return 0;
+
+err_core:
+	vfio_pci_core_release_dev(vdev);
+err_mutex:
+	mutex_destroy(&mdv->state_mutex);
+	return ret;
+}
+
+static void mdv_release_dev(struct vfio_device *vdev)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	mdv->ops->uninit(mdv);
+	mutex_destroy(&mdv->state_mutex);
+	vfio_pci_core_release_dev(vdev);
+}
+
+static int mdv_open_device(struct vfio_device *vdev)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	int ret;
+
+	ret = vfio_pci_core_enable(&mdv->core);
+	if (ret)
+		return ret;
+
+	mutex_lock(&mdv->state_mutex);
+	mdv->open = true;
+	mdv_do_reset(mdv);
+	mdv_state_unlock(mdv);
+
+	vfio_pci_core_finish_enable(&mdv->core);
+	return 0;
+}
+
+static void mdv_close_device(struct vfio_device *vdev)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	mutex_lock(&mdv->state_mutex);
+	mdv->open = false;
+	mdv_do_reset(mdv);
+	mdv_state_unlock(mdv);
+	vfio_pci_core_close_device(vdev);
+}
+
+static long mdv_ioctl(struct vfio_device *vdev, unsigned int cmd,
+		      unsigned long arg)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	/*
+	 * A function without a PCI reset method (QEMU's edu on the root bus)
+	 * still has a device model to reset; without this, ERROR could never
+	 * be left. Functions that can reset go through reset_done().
+	 */
+	if (cmd == VFIO_DEVICE_RESET && !mdv->core.reset_works) {
+		mdv_reset_done(mdv);
+		return 0;
+	}
+	return vfio_pci_core_ioctl(vdev, cmd, arg);
+}
+
+const struct vfio_device_ops mdv_vfio_ops = {
+	.name = "mockdev-vfio-pci",
+	.init = mdv_init_dev,
+	.release = mdv_release_dev,
+	.open_device = mdv_open_device,
+	.close_device = mdv_close_device,
+	.ioctl = mdv_ioctl,
+	.device_feature = vfio_pci_core_ioctl_feature,
+	.read = vfio_pci_core_read,
+	.write = vfio_pci_core_write,
+	.mmap = vfio_pci_core_mmap,
+	.request = vfio_pci_core_request,
+	.match = vfio_pci_core_match,
+	.bind_iommufd = vfio_iommufd_physical_bind,
+	.unbind_iommufd = vfio_iommufd_physical_unbind,
+	.attach_ioas = vfio_iommufd_physical_attach_ioas,
+	.detach_ioas = vfio_iommufd_physical_detach_ioas,
+};

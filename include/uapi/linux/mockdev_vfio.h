@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * mockdev-vfio-pci: the migration data stream.
+ *
+ * The saving FD yields, and the resuming FD accepts, a byte stream made of
+ * records. Each record is a fixed header followed by @size payload bytes:
+ *
+ *   struct mdv_rec_hdr { le64 size; le32 flags; le32 tag; }  payload[size]
+ *
+ * The stream is a byte stream: readers and writers may cut it anywhere, the
+ * receiver reassembles records itself. A record whose tag the receiver does
+ * not know is skipped when MDV_REC_F_OPTIONAL is set and rejected otherwise,
+ * so later versions can add records without breaking older destinations.
+ *
+ * A session's stream is, in order:
+ *   HEADER      device configuration; the destination rejects a mismatch
+ *   META        what the destination must allocate; the destination pays
+ *               its resource-allocation latency when this record arrives
+ *   IMAGE...    the full device state, in page order, 256 pages a record
+ *   DIRTY...    pages that changed after their IMAGE record was produced
+ *               (only with PRE_COPY), any number, in any order
+ *   END         digest of the final state; only once the device is stopped
+ *
+ * HEADER, META and IMAGE are the PRE_COPY "initial bytes"; DIRTY records are
+ * the "dirty bytes". All integers are little endian.
+ */
+#ifndef _UAPI_LINUX_MOCKDEV_VFIO_H
+#define _UAPI_LINUX_MOCKDEV_VFIO_H
+
+#include <linux/types.h>
+
+#define MDV_STREAM_MAGIC	0x4d444d56	/* "VMDM" in memory */
+#define MDV_STREAM_VERSION	1
+
+#define MDV_REC_F_OPTIONAL	(1U << 0)
+
+enum mdv_rec_tag {
+	MDV_TAG_HEADER	= 1,
+	MDV_TAG_META	= 2,
+	MDV_TAG_IMAGE	= 3,
+	MDV_TAG_DIRTY	= 4,
+	MDV_TAG_END	= 5,
+};
+
+struct mdv_rec_hdr {
+	__le64 size;
+	__le32 flags;
+	__le32 tag;
+};
+
+/* MDV_TAG_HEADER payload */
+struct mdv_rec_header {
+	__le32 magic;
+	__le16 version;
+	__le16 page_shift;
+	__le64 state_size;	/* bytes of device state */
+	__le64 session;		/* random per saving session */
+	__le32 features;	/* VFIO_MIGRATION_* of the source */
+	__le32 reserved;
+};
+
+/* MDV_TAG_META payload: what the destination pre-allocates */
+struct mdv_rec_meta {
+	__le64 npages;
+	__le64 stop_copy_size;	/* full stream length at session start */
+};
+
+/* MDV_TAG_IMAGE payload prefix, followed by npages pages */
+struct mdv_rec_image {
+	__le64 first_page;
+	__le64 npages;
+};
+
+/* MDV_TAG_DIRTY payload prefix, followed by le64 index[npages], then pages */
+struct mdv_rec_dirty {
+	__le32 npages;
+	__le32 reserved;
+};
+
+/* MDV_TAG_END payload */
+struct mdv_rec_end {
+	__le64 digest;		/* xxh64 (seed 0) of the whole state */
+	__le64 session;		/* must equal the HEADER's */
+};
+
+#define MDV_IMAGE_PAGES		256	/* pages per IMAGE record */
+#define MDV_DIRTY_PAGES		64	/* max pages per DIRTY record */
+
+#endif /* _UAPI_LINUX_MOCKDEV_VFIO_H */

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the VM runner scripts: where the cache lives and how to log.
+: "${DEB_KVER:=6.12.117-1~deb12u1}"
+: "${DEB_KABI:=6.12.117+deb12}"
+: "${MOCKDEV_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/mockdev-vfio-pci}"
+DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
+mkdir -p "$MOCKDEV_CACHE"
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }

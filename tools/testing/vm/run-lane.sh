@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot one test lane in QEMU, run PAYLOAD_DIR/run.sh in the guest, judge it.
+#
+#   run-lane.sh stock|full PAYLOAD_DIR
+#
+# stock: Debian's 6.12 kernel (fetch-kernel.sh) + the modules the tests need.
+# full:  our debug kernel (build-full-kernel.sh: KASAN, kmemleak, lockdep).
+#
+# PAYLOAD_DIR is shared read-write with the guest over 9p and mounted at
+# /payload; the guest runs `bash ./run.sh` there (see guest-init.sh for the
+# environment it gets) and expects TAP on its output. Written there:
+#   run.log            run.sh's stdout+stderr (TAP is counted from this)
+#   console-LANE.log   the whole serial console (kernel log + run.sh output)
+#   dmesg-LANE.log     the guest's dmesg at the end
+#
+# Environment:
+#   ACCEL=tcg          QEMU accelerator (kvm works where /dev/kvm does)
+#   VM_CPUS=2 VM_MEM=4G
+#   VM_EDU=8           number of QEMU "edu" PCI devices (1234:11e8)
+#   VM_EDU_OPTS=       extra edu properties, e.g. dma_mask=0xffffffff
+#   VM_TIMEOUT=1800    seconds before the VM is killed (counts as failure)
+#   VM_APPEND=         extra kernel command line
+#   VM_QEMU_OPTS=      extra QEMU arguments (word-split)
+#   VM_EXTRA_BINS= VM_EXTRA_MODULES=   see mkinitramfs.sh
+#
+# The run fails (exit 1) on a failed test, on run.sh exiting non-zero, on no
+# test at all, on a guest that did not finish (timeout, panic) and on any
+# kernel report in the console (WARNING, BUG, KASAN, lockdep, kmemleak...).
+# The last line is always `lane LANE: P passed, F failed, S skipped`, where
+# each of those non-test failures adds one to F.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+usage() { echo "usage: $0 stock|full PAYLOAD_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+lane=$1
+case "$lane" in stock | full) ;; *) usage ;; esac
+[ -d "$2" ] || die "payload dir $2 does not exist"
+payload=$(cd "$2" && pwd)
+[ -f "$payload/run.sh" ] || log "warning: $payload/run.sh missing"
+
+case "$lane" in
+stock)
+	kdir=$("$here/fetch-kernel.sh")
+	kernel="$kdir/root/boot/vmlinuz-$DEB_KABI-amd64"
+	;;
+full)
+	kdir=$("$here/build-full-kernel.sh")
+	kernel="$kdir/arch/x86/boot/bzImage"
+	;;
+esac
+[ -f "$kernel" ] || die "kernel $kernel missing"
+initrd=$("$here/mkinitramfs.sh" "$lane" "$kdir")
+
+accel=${ACCEL:-tcg}
+if [ "$accel" = kvm ] && [ ! -w /dev/kvm ]; then
+	die "ACCEL=kvm but /dev/kvm is not usable"
+fi
+append="console=ttyS0 intel_iommu=on panic=-1 printk.time=1 LANE=$lane"
+[ "$lane" = full ] && append+=" kmemleak=on"
+append+=" ${VM_APPEND:-}"
+
+# the IOMMU has to come before the PCI devices it translates for
+qemu=(qemu-system-x86_64
+	-M q35,kernel-irqchip=split -accel "$accel" -cpu max
+	-smp "${VM_CPUS:-2}" -m "${VM_MEM:-4G}"
+	-device intel-iommu,intremap=on)
+for ((i = 0; i < ${VM_EDU:-8}; i++)); do
+	qemu+=(-device "edu${VM_EDU_OPTS:+,$VM_EDU_OPTS}")
+done
+qemu+=(-virtfs "local,path=$payload,mount_tag=payload,security_model=none"
+	-nographic -no-reboot
+	-kernel "$kernel" -initrd "$initrd" -append "$append")
+if [ -n "${VM_QEMU_OPTS:-}" ]; then
+	# shellcheck disable=SC2206 # word splitting wanted
+	qemu+=(${VM_QEMU_OPTS})
+fi
+
+console="$payload/console-$lane.log"
+rm -f "$payload/run.log" "$payload/dmesg-$lane.log" # no stale results
+log "lane $lane: booting $kernel (accel $accel, timeout ${VM_TIMEOUT:-1800}s)"
+start=$(date +%s)
+set +e
+# stdin from /dev/null: works without a terminal and never leaves one raw
+timeout -k 10 "${VM_TIMEOUT:-1800}" "${qemu[@]}" </dev/null 2>&1 | tee "$console"
+st=("${PIPESTATUS[@]}")
+set -e
+qrc=${st[0]}
+log "lane $lane: VM ran $(($(date +%s) - start))s, qemu exit $qrc"
+
+# ---------------------------------------------------------------- verdict
+clean=$(mktemp)
+trap 'rm -f "$clean"' EXIT
+tr -d '\r' <"$console" >"$clean"
+extra=0
+
+# Kernel reports: only lines carrying a printk timestamp count, so that test
+# output that merely mentions "WARNING:" does not; kmemleak's report is read
+# by guest-init.sh from debugfs, so it has none.
+kpat='WARNING:|BUG:|kernel BUG at|Oops|general protection fault|KASAN|UBSAN'
+kpat+='|possible circular locking|possible recursive locking|inconsistent lock state'
+kpat+='|suspicious RCU usage|INFO: task .* blocked|Kernel panic|refcount_t:'
+kpat+='|list_add corruption|list_del corruption|sleeping function called from invalid context'
+kpat+='|kmemleak: [0-9]+ new suspected memory leaks'
+reports=$(grep -aE "\[ *[0-9]+\.[0-9]+\].*($kpat)|unreferenced object 0x" "$clean" || true)
+if [ -n "$reports" ]; then
+	echo "lane $lane: kernel report in guest log ($console):"
+	printf '%s\n' "$reports" | head -50 | sed 's/^/  | /'
+	extra=$((extra + 1))
+fi
+
+done_line=$(grep -aoE 'MOCKDEV-GUEST-DONE rc=[0-9]+' "$clean" | tail -n1 || true)
+if [ -z "$done_line" ]; then
+	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+		echo "lane $lane: guest timed out after ${VM_TIMEOUT:-1800}s"
+	else
+		echo "lane $lane: guest did not finish (qemu exit $qrc)"
+	fi
+	extra=$((extra + 1))
+	rrc=
+else
+	rrc=${done_line##*=}
+fi
+
+read -r p f s < <(tr -d '\r' 2>/dev/null <"$payload/run.log" | awk '
+	/^(not )?ok [0-9]+/ {
+		if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) s++
+		else if ($0 ~ /^not ok/) f++
+		else p++
+	}
+	END { printf "%d %d %d\n", p, f, s }')
+
+if [ -n "$rrc" ] && [ "$rrc" != 0 ] && [ "$f" -eq 0 ]; then
+	echo "lane $lane: run.sh exited with $rrc"
+	extra=$((extra + 1))
+elif [ -n "$rrc" ] && [ "$rrc" != 0 ]; then
+	echo "lane $lane: run.sh exited with $rrc"
+fi
+if [ -n "$rrc" ] && [ $((p + f + s)) -eq 0 ]; then
+	echo "lane $lane: no test ran"
+	extra=$((extra + 1))
+fi
+f=$((f + extra))
+echo "lane $lane: $p passed, $f failed, $s skipped"
+[ "$f" -eq 0 ]
