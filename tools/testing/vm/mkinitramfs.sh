@@ -7,9 +7,10 @@
 #                                      loaded by /init in dependency order.
 #   mkinitramfs.sh full  [BUILD_DIR]   our own kernel (everything needed is
 #                                      built in); every module of the build is
-#                                      copied in, modules outside samples/ are
-#                                      loaded by /init, the mtty sample is only
-#                                      copied, to /lib/modules-extra/mtty.ko
+#                                      copied in, /init loads those of the list
+#                                      below (mdev) and mtty's dependencies;
+#                                      the mtty sample itself is only copied,
+#                                      also to /lib/modules-extra/mtty.ko
 #                                      (/init exports MTTY_KO with that path).
 #
 # Without the second argument the kernel tree comes from fetch-kernel.sh /
@@ -34,10 +35,11 @@ full) kdir=${2:-$("$here/build-full-kernel.sh")} ;;
 esac
 kdir=$(cd "$kdir" && pwd)
 
-# Modules /init loads on the stock lane (with their dependencies). The first
-# group is required; the rest is loaded if this kernel has it as a module.
-stock_required="vfio vfio_iommu_type1 vfio_pci_core vfio_pci mdev 9p 9pnet_virtio"
-stock_optional="iommufd veth sch_tbf sch_netem sch_htb cls_u32 netdevsim ${VM_EXTRA_MODULES:-}"
+# Modules /init loads (with their dependencies) where they are modules: on
+# the stock lane the first group is required, the rest is loaded if this
+# kernel has it; on the full lane most are built in.
+want_required="vfio vfio_iommu_type1 vfio_pci_core vfio_pci mdev 9p 9pnet_virtio"
+want_optional="iommufd veth sch_tbf sch_netem sch_htb cls_u32 netdevsim ${VM_EXTRA_MODULES:-}"
 
 bins="/bin/bash ip tc devlink ${VM_EXTRA_BINS:-}"
 hostbins=()
@@ -66,7 +68,7 @@ esac
 
 # --- cache key: every input's name, size and mtime, plus our own scripts ---
 key=$({
-	echo "$lane $krel $kdir $stock_required $stock_optional"
+	echo "$lane $krel $kdir $want_required $want_optional"
 	stat -c '%n %s %Y' "$kstamp" "$busybox" "${hostbins[@]}"
 	cat "$here/guest-init.sh" "$here/mkinitramfs.sh" | sha256sum
 	for b in "${hostbins[@]}"; do ldd "$b" 2>/dev/null | sed "s/ (0x.*//" || true; done
@@ -159,11 +161,11 @@ builtin_has() { grep -qE "/${1//_/[-_]}\.ko\$" "$mdir/modules.builtin" 2>/dev/nu
 case "$lane" in
 stock)
 	while IFS= read -r f; do modpath[$(modname "$f")]=$f; done < <(cd "$mdir" && find kernel -name '*.ko*')
-	for m in $stock_required; do
+	for m in $want_required; do
 		[ -n "${modpath[$m]:-}" ] || builtin_has "$m" || die "module $m missing from $mdir"
 		visit "$m"
 	done
-	for m in $stock_optional; do
+	for m in $want_optional; do
 		m=${m//-/_}
 		[ -n "${modpath[$m]:-}" ] || { builtin_has "$m" || log "note: $m not available in $krel"; continue; }
 		visit "$m"
@@ -187,9 +189,7 @@ full)
 			mkdir -p "$mroot/kernel/${f%/*}"
 			cp "$kdir/$f" "$mroot/kernel/$f"
 		done <"$kdir/modules.order"
-		while IFS= read -r f; do
-			case "$f" in samples/*) ;; *) visit "$(modname "$f")" ;; esac
-		done <"$kdir/modules.order"
+		for m in $want_required $want_optional; do visit "${m//-/_}"; done
 	fi
 	if [ -f "$kdir/samples/vfio-mdev/mtty.ko" ]; then
 		mkdir -p "$root/lib/modules-extra"
@@ -208,6 +208,7 @@ for f in modules.builtin modules.builtin.modinfo; do
 	if [ -f "$mdir/$f" ]; then cp "$mdir/$f" "$mroot/"; fi
 done
 # modules.dep for the guest's (busybox) modprobe; load order for /init
+(cd "$mroot" && find kernel -name '*.ko' | LC_ALL=C sort) >"$mroot/modules.order"
 depmod -b "$root" "$krel"
 printf '%s\n' "${order[@]%.xz}" | sed '/^$/d' >"$mroot/mockdev-load-order"
 log "$lane initramfs: $(wc -l <"$mroot/mockdev-load-order") modules to load"

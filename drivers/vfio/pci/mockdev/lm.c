@@ -38,7 +38,7 @@
 struct mdv_migf {
 	struct file *filp;
 	struct mdv_device *mdv;
-	struct mutex lock;
+	struct mutex lock;		/* serialises data ops on this file */
 	bool disabled;
 	bool eof;
 	int error;
@@ -61,6 +61,7 @@ static int mdv_migf_release(struct inode *inode, struct file *filp)
 	struct mdv_migf *migf = filp->private_data;
 
 	/* The device dropped its reference first, so the session is over. */
+	put_device(&migf->mdv->core.vdev.device);
 	mutex_destroy(&migf->lock);
 	kfree(migf);
 	return 0;
@@ -393,6 +394,12 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 	}
 	migf->filp = filp;
 	stream_open(filp->f_inode, filp);
+	/*
+	 * A data FD may outlive the device FD and even the driver binding
+	 * (unbind waits for device FDs only): keep the vfio_device, and so
+	 * @mdv, allocated until the data FD is released.
+	 */
+	get_device(&mdv->core.vdev.device);
 	return migf;
 }
 
@@ -601,6 +608,10 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 	enum vfio_device_mig_state next;
 	struct file *res = NULL;
 	int ret;
+
+	/* Only the device enters ERROR; the user cannot ask for it. */
+	if (new_state == VFIO_DEVICE_STATE_ERROR)
+		return ERR_PTR(-EINVAL);
 
 	mutex_lock(&mdv->state_mutex);
 	while (mdv->mig_state != new_state) {

@@ -61,9 +61,9 @@ struct mdv_device {
 	struct vfio_pci_core_device core;
 	const struct mdv_backend_ops *ops;
 	void *be;
-	struct mutex state_mutex;
+	struct mutex state_mutex;	/* migration state, sessions, knobs */
 	enum vfio_device_mig_state mig_state;
-	spinlock_t reset_lock;
+	spinlock_t reset_lock;		/* deferred_reset; see vfio_dev.c */
 	bool deferred_reset;
 	bool open;
 	wait_queue_head_t data_wq;

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+# mockdev-vfio-pci. kbuild (make -C $KDIR M=$PWD) reads Kbuild, not this file.
+#
+#   make check    provision, lint, build, run the kselftests in QEMU guests
+#                 (LANES="stock full" by default; LANES=stock for one lane)
+#   make lint     checkpatch --strict, W=1 and sparse
+#   make deps     install the Debian packages the project needs
+#   make module   build the driver against Debian's stock 6.12 headers
+#                 (or KDIR=/path/to/kernel/build)
+#   make kernel   build (or reuse) the full-lane debug kernel
+#   make clean
+VM := tools/testing/vm
+include $(VM)/versions.mk
+export DEB_KVER DEB_KABI
+
+.PHONY: check lint deps module kernel clean
+
+check:
+	bash $(VM)/check.sh
+
+lint: deps
+	bash $(VM)/lint.sh
+
+deps:
+	bash $(VM)/deps.sh
+
+module: deps
+	$(MAKE) -C $(or $(KDIR),$(shell bash $(VM)/fetch-kernel.sh)/root/usr/src/linux-headers-$(DEB_KABI)-amd64) M=$(CURDIR) modules
+
+kernel: deps
+	bash $(VM)/build-full-kernel.sh
+
+clean:
+	rm -rf build
+	find drivers -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' -o -name modules.order | xargs rm -f
+	rm -f Module.symvers modules.order .module-common.o

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Bad input gets a clear errno and loses nothing: invalid states, ioctls on
+ * the wrong FD or in the wrong state, short argsz, corrupted, truncated,
+ * reordered, foreign, replayed and spliced streams, FDs used after reset or
+ * close, unbind and rmmod with a session open, injected data faults.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "mdv_lib.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+#define HDR sizeof(struct mdv_rec_hdr)
+#define HEADER_REC (HDR + sizeof(struct mdv_rec_header))
+#define META_REC (HDR + sizeof(struct mdv_rec_meta))
+#define IMAGE_REC (HDR + sizeof(struct mdv_rec_image) + MDV_IMAGE_PAGES * 4096)
+
+FIXTURE(bad) {
+	char bdf[2][32];
+	struct mdv_dev src, dst;
+	uint8_t *stream;
+	int64_t len;
+	uint64_t src_digest, dst_pristine;
+};
+
+FIXTURE_SETUP(bad)
+{
+	char bdfs[MDV_MAX_DEVS][32];
+	int i, fd;
+
+	self->src.fd = -1;
+	self->dst.fd = -1;
+	self->stream = NULL;
+	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+		SKIP(return, "need two functions bound to mockdev-vfio-pci");
+	for (i = 0; i < 2; i++) {
+		snprintf(self->bdf[i], sizeof(self->bdf[i]), "%s", bdfs[i]);
+		ASSERT_EQ(0, mdv_param(bdfs[i], "p2p", "true"));
+		ASSERT_EQ(0, mdv_param(bdfs[i], "precopy", "true"));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "state_size_mb", 2));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dirty_rate", 0));
+	}
+	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	self->dst_pristine = mdv_digest(self->bdf[1]);
+	/* a valid 2 MiB stream: HEADER META IMAGE IMAGE END */
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	self->len = mdv_read_stream(fd, &self->stream);
+	close(fd);
+	ASSERT_EQ(HEADER_REC + META_REC + 2 * IMAGE_REC + HDR +
+		  sizeof(struct mdv_rec_end), self->len);
+	self->src_digest = mdv_digest(self->bdf[0]);
+}
+
+FIXTURE_TEARDOWN(bad)
+{
+	free(self->stream);
+	if (self->src.fd >= 0)
+		mdv_close(&self->src);
+	if (self->dst.fd >= 0)
+		mdv_close(&self->dst);
+}
+
+/*
+ * Feed @buf to the destination. Returns the errno of the first failed
+ * write (0 if all went in) in *werr and whether RESUMING -> RUNNING then
+ * worked. A rejected destination must be in ERROR, then reset to RUNNING
+ * with its own pristine state.
+ */
+static int load(struct __test_metadata *_metadata, FIXTURE_DATA(bad) *self,
+		const uint8_t *buf, size_t len, int *werr)
+{
+	uint32_t st;
+	int fd, ret;
+	int64_t n;
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+	n = mdv_write_all(fd, buf, len, 100000);
+	*werr = n < 0 ? (int)-n : 0;
+	ret = mdv_set_state(&self->dst, S(RUNNING), NULL);
+	ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+	if (ret) {
+		EXPECT_EQ(S(ERROR), st);
+		EXPECT_EQ(-1, write(fd, buf, 1));
+		EXPECT_EQ(ENODEV, errno);
+		ASSERT_EQ(0, mdv_reset(&self->dst));
+		ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+		EXPECT_EQ(S(RUNNING), st);
+		EXPECT_EQ(self->dst_pristine, mdv_digest(self->bdf[1]));
+	} else {
+		EXPECT_EQ(S(RUNNING), st);
+		EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
+	}
+	close(fd);
+	return ret;
+}
+
+TEST_F(bad, valid_stream_loads)
+{
+	int werr;
+
+	EXPECT_EQ(0, load(_metadata, self, self->stream, self->len, &werr));
+	EXPECT_EQ(0, werr);
+}
+
+TEST_F(bad, invalid_states_rejected)
+{
+	static const uint32_t bogus[] = { S(ERROR), 8, 100, 0xffffffff };
+	unsigned int i;
+	uint32_t st;
+
+	for (i = 0; i < ARRAY_SIZE(bogus); i++) {
+		EXPECT_EQ(-EINVAL, mdv_set_state(&self->dst, bogus[i], NULL));
+		ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+		EXPECT_EQ(S(RUNNING), st);
+	}
+}
+
+TEST_F(bad, precopy_info_misuse)
+{
+	struct vfio_precopy_info info;
+	int fd, rfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(PRE_COPY), &fd));
+	memset(&info, 0xff, sizeof(info));
+	info.argsz = sizeof(info);
+	ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(0, info.flags) TH_LOG("flags must not echo user input");
+	info.argsz = 8;
+	EXPECT_EQ(-1, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_EQ(ENOTTY, errno);
+	/* outside PRE_COPY states */
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP_COPY), NULL));
+	info.argsz = sizeof(info);
+	EXPECT_EQ(-1, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+	/* and on a resuming FD there is no such ioctl */
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	EXPECT_EQ(-1, ioctl(rfd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(ENOTTY, errno);
+	close(rfd);
+}
+
+TEST_F(bad, wrong_direction_and_seek)
+{
+	uint8_t b[16];
+	int sfd, rfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	EXPECT_EQ(-1, write(sfd, b, sizeof(b)));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, pread(sfd, b, sizeof(b), 0));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(-1, lseek(sfd, 0, SEEK_SET));
+	EXPECT_EQ(ESPIPE, errno);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	EXPECT_EQ(-1, read(rfd, b, sizeof(b)));
+	EXPECT_EQ(EBADF, errno);
+	close(sfd);
+	close(rfd);
+}
+
+TEST_F(bad, short_argsz_on_feature)
+{
+	struct {
+		struct vfio_device_feature f;
+		struct vfio_device_feature_mig_state s;
+	} arg = {};
+
+	arg.f.argsz = sizeof(arg.f) + 4;
+	arg.f.flags = VFIO_DEVICE_FEATURE_SET |
+		      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	arg.s.device_state = S(STOP);
+	EXPECT_EQ(-1, ioctl(self->dst.fd, VFIO_DEVICE_FEATURE, &arg));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(bad, corrupt_magic)
+{
+	uint8_t *b = malloc(self->len);
+	int werr;
+
+	memcpy(b, self->stream, self->len);
+	b[HDR] ^= 1;
+	EXPECT_NE(0, load(_metadata, self, b, self->len, &werr));
+	EXPECT_EQ(EINVAL, werr);
+	free(b);
+}
+
+TEST_F(bad, corrupt_page_caught_by_digest)
+{
+	uint8_t *b = malloc(self->len);
+	int werr;
+
+	memcpy(b, self->stream, self->len);
+	b[HEADER_REC + META_REC + IMAGE_REC + 5000] ^= 0x80;
+	EXPECT_EQ(-EINVAL, load(_metadata, self, b, self->len, &werr));
+	EXPECT_EQ(0, werr);
+	free(b);
+}
+
+TEST_F(bad, truncated)
+{
+	int werr;
+
+	EXPECT_EQ(-EINVAL, load(_metadata, self, self->stream, self->len - 8,
+				&werr));
+	EXPECT_EQ(0, werr);
+	EXPECT_EQ(-EINVAL, load(_metadata, self, self->stream,
+				HEADER_REC + META_REC + IMAGE_REC, &werr));
+}
+
+TEST_F(bad, reordered_images)
+{
+	uint8_t *b = malloc(self->len);
+	size_t i1 = HEADER_REC + META_REC;
+	int werr;
+
+	memcpy(b, self->stream, self->len);
+	memcpy(b + i1, self->stream + i1 + IMAGE_REC, IMAGE_REC);
+	memcpy(b + i1 + IMAGE_REC, self->stream + i1, IMAGE_REC);
+	EXPECT_NE(0, load(_metadata, self, b, self->len, &werr));
+	EXPECT_EQ(EINVAL, werr);
+	free(b);
+}
+
+TEST_F(bad, replayed_stream)
+{
+	uint8_t *b = malloc(2 * self->len);
+	int werr;
+
+	memcpy(b, self->stream, self->len);
+	memcpy(b + self->len, self->stream, self->len);
+	EXPECT_NE(0, load(_metadata, self, b, 2 * self->len, &werr));
+	EXPECT_EQ(EINVAL, werr);
+	free(b);
+}
+
+TEST_F(bad, spliced_sessions)
+{
+	uint8_t *other, *b = malloc(self->len);
+	int64_t olen;
+	int fd, werr;
+
+	/* a second session of the same device: same state, new session id */
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	olen = mdv_read_stream(fd, &other);
+	close(fd);
+	ASSERT_EQ(self->len, olen);
+	memcpy(b, self->stream, self->len);
+	memcpy(b + self->len - sizeof(struct mdv_rec_end),
+	       other + olen - sizeof(struct mdv_rec_end),
+	       sizeof(struct mdv_rec_end));
+	EXPECT_NE(0, load(_metadata, self, b, self->len, &werr));
+	EXPECT_EQ(EINVAL, werr);
+	free(other);
+	free(b);
+}
+
+TEST_F(bad, foreign_config)
+{
+	int64_t n;
+	int fd;
+
+	mdv_close(&self->dst);
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[1], "state_size_mb", 3));
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	self->dst_pristine = mdv_digest(self->bdf[1]);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+	n = mdv_write_all(fd, self->stream, self->len, 4096);
+	EXPECT_EQ(-EINVAL, n);
+	/* sticky: the rest of the stream is refused too */
+	EXPECT_EQ(-1, write(fd, self->stream, 16));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, mdv_set_state(&self->dst, S(STOP), NULL));
+	close(fd);
+	ASSERT_EQ(0, mdv_reset(&self->dst));
+}
+
+static void insert_record(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(bad) *self, uint32_t flags,
+			  int expect_werr)
+{
+	size_t at = HEADER_REC + META_REC, extra = HDR + 100;
+	uint8_t *b = calloc(1, self->len + extra);
+	struct mdv_rec_hdr h = { .size = 100, .flags = flags, .tag = 99 };
+	int werr, ret;
+
+	memcpy(b, self->stream, at);
+	memcpy(b + at, &h, sizeof(h));
+	memcpy(b + at + extra, self->stream + at, self->len - at);
+	ret = load(_metadata, self, b, self->len + extra, &werr);
+	EXPECT_EQ(expect_werr, werr);
+	EXPECT_EQ(expect_werr ? -EINVAL : 0, ret);
+	free(b);
+}
+
+TEST_F(bad, unknown_optional_record_skipped)
+{
+	insert_record(_metadata, self, MDV_REC_F_OPTIONAL, 0);
+}
+
+TEST_F(bad, unknown_mandatory_record_rejected)
+{
+	insert_record(_metadata, self, 0, EINVAL);
+}
+
+TEST_F(bad, fds_dead_after_reset)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	uint8_t b[64];
+	int sfd, rfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, mdv_reset(&self->src));
+	ASSERT_EQ(0, mdv_reset(&self->dst));
+	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(-1, ioctl(sfd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, write(rfd, self->stream, 64));
+	EXPECT_EQ(ENODEV, errno);
+	close(sfd);
+	close(rfd);
+	/* and a new migration works */
+	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 5));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F(bad, injected_data_faults_lose_nothing)
+{
+	uint8_t *buf;
+	int sfd, rfd;
+	int64_t n;
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_read", "1"));
+	EXPECT_EQ(-1, read(sfd, &n, sizeof(n)));
+	EXPECT_EQ(EIO, errno);
+	n = mdv_read_stream(sfd, &buf);
+	EXPECT_EQ(self->len, n);
+	/* same bytes but for the session id in HEADER and END */
+	EXPECT_EQ(0, memcmp(buf + HEADER_REC, self->stream + HEADER_REC,
+			    n - HEADER_REC - sizeof(struct mdv_rec_end)));
+	close(sfd);
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_errno", "28"));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_write", "1"));
+	EXPECT_EQ(-1, write(rfd, buf, 100));
+	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_EQ(n, mdv_write_all(rfd, buf, n, 65536));
+	close(rfd);
+	EXPECT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
+	mdv_dbg_write(self->bdf[1], "fail_errno", "5");
+	free(buf);
+}
+
+TEST_F(bad, close_device_mid_session)
+{
+	uint8_t b[64];
+	int sfd, rfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(sizeof(b), read(sfd, b, sizeof(b)));
+	mdv_close(&self->src);
+	mdv_close(&self->dst);
+	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(-1, write(rfd, b, sizeof(b)));
+	EXPECT_EQ(ENODEV, errno);
+	close(sfd);
+	close(rfd);
+}
+
+static int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+TEST_F(bad, unbind_and_rmmod_with_session_open)
+{
+	char path[256];
+	uint8_t b[64];
+	int sfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP_COPY), &sfd));
+	mdv_close(&self->dst);
+	/* the data FD alone does not hold the binding... */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
+		 self->bdf[1]);
+	ASSERT_EQ(0, sysfs_write(path, self->bdf[1]));
+	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
+	EXPECT_EQ(ENODEV, errno);
+	/* ...but it holds the module */
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "mockdev_vfio_pci", O_NONBLOCK));
+	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY);
+	close(sfd);
+	ASSERT_EQ(0, sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	snprintf(path, sizeof(path),
+		 "/sys/bus/pci/drivers/mockdev-vfio-pci/%s", self->bdf[1]);
+	EXPECT_EQ(0, access(path, F_OK)) TH_LOG("rebound");
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data path: streams saved on one device resume on another with the same
+ * digest, whatever the segmentation; PRE_COPY counters are exact; dirtied
+ * state travels in DIRTY records; MIG_DATA_SIZE predicts STOP_COPY exactly;
+ * a stopped device never changes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mdv_lib.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+#define END_BYTES (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_end))
+#define DIRTY_PAGE_BYTES (8 + 4096)
+#define DIRTY_REC_OVERHEAD (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_dirty))
+
+FIXTURE(data) {
+	char bdf[2][32];
+	struct mdv_dev src, dst;
+};
+
+FIXTURE_SETUP(data)
+{
+	char bdfs[MDV_MAX_DEVS][32];
+
+	self->src.fd = -1;
+	self->dst.fd = -1;
+	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+		SKIP(return, "need two functions bound to mockdev-vfio-pci");
+	snprintf(self->bdf[0], sizeof(self->bdf[0]), "%s", bdfs[0]);
+	snprintf(self->bdf[1], sizeof(self->bdf[1]), "%s", bdfs[1]);
+}
+
+FIXTURE_TEARDOWN(data)
+{
+	if (self->src.fd >= 0)
+		mdv_close(&self->src);
+	if (self->dst.fd >= 0)
+		mdv_close(&self->dst);
+}
+
+static void setup_pair(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(data) *self, unsigned int size_mb,
+		       unsigned int src_rate)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, mdv_param(self->bdf[i], "p2p", "true"));
+		ASSERT_EQ(0, mdv_param(self->bdf[i], "precopy", "true"));
+		ASSERT_EQ(0, mdv_param_u32(self->bdf[i], "state_size_mb", size_mb));
+		ASSERT_EQ(0, mdv_param_u32(self->bdf[i], "dirty_rate",
+					   i ? 0 : src_rate));
+	}
+	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+}
+
+static void check_migrate(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(data) *self, unsigned int size_mb,
+			  size_t chunk, unsigned int seed)
+{
+	uint64_t predicted, before;
+	int sfd, dfd;
+	int64_t n;
+	double t;
+
+	setup_pair(_metadata, self, size_mb, 0);
+	before = mdv_digest(self->bdf[1]);
+	EXPECT_NE(mdv_digest(self->bdf[0]), before);
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	t = mdv_now();
+	n = mdv_pipe(sfd, dfd, chunk, seed, false);
+	t = mdv_now() - t;
+	ASSERT_EQ((int64_t)predicted, n);
+	close(sfd);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	TH_LOG("%u MiB: %ld bytes in %.2f s (%.0f MiB/s), chunks %s%zu",
+	       size_mb, (long)n, t, n / t / 1048576, seed ? "1.." : "", chunk);
+}
+
+TEST_F(data, migrate_1m_random_segments)
+{
+	check_migrate(_metadata, self, 1, 1 << 20, 42);
+}
+
+TEST_F(data, migrate_64m_random_segments)
+{
+	check_migrate(_metadata, self, 64, 1 << 20, 7);
+}
+
+TEST_F_TIMEOUT(data, migrate_1g, 1200)
+{
+	check_migrate(_metadata, self, 1024, 1 << 20, 0);
+}
+
+TEST_F(data, one_byte_writes)
+{
+	uint8_t *buf;
+	int64_t len, off;
+	int sfd, dfd;
+	unsigned int seed = 1;
+
+	setup_pair(_metadata, self, 1, 0);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	len = mdv_read_stream(sfd, &buf);
+	close(sfd);
+	ASSERT_LT(65536, len);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	/* every record boundary of the first 64 KiB cut byte by byte */
+	for (off = 0; off < 65536; off++)
+		ASSERT_EQ(1, write(dfd, buf + off, 1));
+	while (off < len) {
+		size_t w = 1 + rand_r(&seed) % 8192;
+
+		if (w > (size_t)(len - off))
+			w = len - off;
+		ASSERT_EQ((ssize_t)w, write(dfd, buf + off, w));
+		off += w;
+	}
+	free(buf);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F(data, data_size_is_exact_in_every_state)
+{
+	static const uint32_t states[] = { S(RUNNING), S(RUNNING_P2P),
+					   S(STOP), S(PRE_COPY) };
+	uint64_t predicted, rest;
+	unsigned int i;
+	uint8_t *buf;
+	int64_t n;
+	int fd;
+
+	setup_pair(_metadata, self, 2, 0);
+	for (i = 0; i < ARRAY_SIZE(states); i++) {
+		fd = -1;
+		ASSERT_EQ(0, mdv_set_state(&self->src, states[i], &fd));
+		ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
+		if (fd >= 0)
+			close(fd);
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+		n = mdv_read_stream(fd, &buf);
+		free(buf);
+		close(fd);
+		EXPECT_EQ((int64_t)predicted, n)
+			TH_LOG("in %s", mdv_state_name(states[i]));
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	}
+	/* and mid-stream it is the remainder */
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	buf = malloc(12345);
+	ASSERT_EQ(12345, read(fd, buf, 12345));
+	ASSERT_EQ(0, mdv_data_size(&self->src, &rest));
+	EXPECT_EQ(predicted - 12345, rest);
+	free(buf);
+	close(fd);
+}
+
+TEST_F(data, precopy_counters_exact_when_idle)
+{
+	uint64_t init, dirty, prev, size, total = 0;
+	unsigned int seed = 3;
+	uint8_t buf[65536];
+	int sfd, dfd;
+	ssize_t n;
+
+	setup_pair(_metadata, self, 4, 0);
+	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	EXPECT_EQ(size - END_BYTES, init);
+	EXPECT_EQ(0, dirty);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	prev = init;
+	while (prev) {
+		n = read(sfd, buf, 1 + rand_r(&seed) % sizeof(buf));
+		ASSERT_LT(0, n);
+		ASSERT_EQ(n, write(dfd, buf, n));
+		total += n;
+		ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+		ASSERT_EQ(prev - n, init);
+		ASSERT_EQ(0, dirty);
+		prev = init;
+	}
+	/* nothing left for now: ENOMSG, not 0 */
+	EXPECT_EQ(-1, read(sfd, buf, sizeof(buf)));
+	EXPECT_EQ(ENOMSG, errno);
+	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
+	EXPECT_EQ(END_BYTES, size);
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
+	n = mdv_pipe(sfd, dfd, 4096, 0, false);
+	EXPECT_EQ((int64_t)END_BYTES, n);
+	/* the true end: 0, and it stays 0 */
+	EXPECT_EQ(0, read(sfd, buf, sizeof(buf)));
+	close(sfd);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F(data, precopy_dirty_grows_drains_and_travels)
+{
+	uint64_t init, dirty, d2, k;
+	uint8_t buf[65536];
+	int sfd, dfd;
+	int64_t n;
+
+	setup_pair(_metadata, self, 1, 0);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	n = mdv_pipe(sfd, dfd, sizeof(buf), 0, true);
+	ASSERT_LT(0, n);
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, init);
+	ASSERT_EQ(0, dirty);
+
+	/* pages changed behind the cursor: exactly their DIRTY records */
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "10"));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	EXPECT_EQ(0, init);
+	k = (dirty - DIRTY_REC_OVERHEAD) / DIRTY_PAGE_BYTES;
+	EXPECT_TRUE(k >= 1 && k <= 10);
+	EXPECT_EQ(DIRTY_REC_OVERHEAD + k * DIRTY_PAGE_BYTES, dirty);
+
+	/* a running device keeps dirtying */
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "50"));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &d2));
+	EXPECT_LT(dirty, d2);
+
+	n = mdv_pipe(sfd, dfd, 1000, 0, true);
+	EXPECT_EQ((int64_t)d2, n);
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	EXPECT_EQ(0, dirty);
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
+	ASSERT_LT(0, mdv_pipe(sfd, dfd, sizeof(buf), 0, false));
+	close(sfd);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F_TIMEOUT(data, live_migration_while_dirtying, 300)
+{
+	uint64_t init, dirty;
+	int sfd, dfd, round;
+	int64_t n;
+
+	setup_pair(_metadata, self, 16, 5000);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	for (round = 0; round < 3; round++) {
+		n = mdv_pipe(sfd, dfd, 1 << 20, 0, true);
+		ASSERT_LE(0, n);
+		usleep(100000);
+		ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+		EXPECT_EQ(0, init);
+		TH_LOG("round %d: %ld bytes, now dirty %lu", round, (long)n,
+		       (unsigned long)dirty);
+	}
+	EXPECT_LT(0, dirty);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
+	ASSERT_LT(0, mdv_pipe(sfd, dfd, 1 << 20, 0, false));
+	close(sfd);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F(data, stop_freezes_state)
+{
+	uint64_t a, b;
+
+	setup_pair(_metadata, self, 1, 20000);
+	a = mdv_digest(self->bdf[0]);
+	usleep(100000);
+	b = mdv_digest(self->bdf[0]);
+	EXPECT_NE(a, b) TH_LOG("a running device with dirty_rate changes");
+
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	a = mdv_digest(self->bdf[0]);
+	usleep(100000);
+	EXPECT_EQ(a, mdv_digest(self->bdf[0]));
+	EXPECT_EQ(-EBUSY, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "1"));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING_P2P), NULL));
+	usleep(100000);
+	EXPECT_NE(a, mdv_digest(self->bdf[0])) TH_LOG("P2P states still run");
+}
+
+TEST_F(data, precopy_restart_is_a_clean_session)
+{
+	uint64_t init1, init2, dirty;
+	uint8_t buf[4096];
+	int fd1, fd2;
+
+	setup_pair(_metadata, self, 1, 0);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd1));
+	ASSERT_EQ(0, mdv_precopy_info(fd1, &init1, &dirty));
+	ASSERT_EQ(sizeof(buf), read(fd1, buf, sizeof(buf)));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	EXPECT_EQ(-1, read(fd1, buf, sizeof(buf)));
+	EXPECT_EQ(ENODEV, errno);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd2));
+	ASSERT_EQ(0, mdv_precopy_info(fd2, &init2, &dirty));
+	EXPECT_EQ(init1, init2);
+	EXPECT_EQ(0, dirty);
+	close(fd1);
+	close(fd2);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <linux/iommufd.h>
+
+#include "mdv_lib.h"
+
+#define DBG_ROOT "/sys/kernel/debug/mockdev-vfio-pci"
+#define DRV_DIR "/sys/bus/pci/drivers/mockdev-vfio-pci"
+
+static int cmp_bdf(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int mdv_list(char bdfs[][32], int max)
+{
+	const char *env = getenv("MDV_BDFS");
+	struct dirent *e;
+	int n = 0;
+	DIR *dir;
+
+	if (env && *env) {
+		char *copy = strdup(env), *save = NULL, *tok;
+
+		for (tok = strtok_r(copy, " ,", &save); tok && n < max;
+		     tok = strtok_r(NULL, " ,", &save))
+			snprintf(bdfs[n++], 32, "%.31s", tok);
+		free(copy);
+		return n;
+	}
+	dir = opendir(DRV_DIR);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)) && n < max)
+		if (strchr(e->d_name, ':'))
+			snprintf(bdfs[n++], 32, "%.31s", e->d_name);
+	closedir(dir);
+	qsort(bdfs, n, 32, cmp_bdf);
+	return n;
+}
+
+const char *mdv_mode_name(enum mdv_iommu_mode mode)
+{
+	return mode == MDV_MODE_IOMMUFD ? "iommufd" : "container";
+}
+
+static int open_container(struct mdv_dev *d)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
+		 d->bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(link, '/') + 1);
+
+	d->container_fd = open("/dev/vfio/vfio", O_RDWR);
+	if (d->container_fd < 0)
+		return -errno;
+	d->group_fd = open(path, O_RDWR);
+	if (d->group_fd < 0)
+		return -errno;
+	if (ioctl(d->group_fd, VFIO_GROUP_GET_STATUS, &st))
+		return -errno;
+	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EBUSY;
+	if (ioctl(d->group_fd, VFIO_GROUP_SET_CONTAINER, &d->container_fd))
+		return -errno;
+	if (ioctl(d->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	d->fd = ioctl(d->group_fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+	return d->fd < 0 ? -errno : 0;
+}
+
+static int open_iommufd(struct mdv_dev *d)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+
+	if (access("/dev/iommu", F_OK))
+		return -ENODEV;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev",
+		 d->bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -ENODEV;
+	path[0] = 0;
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, "vfio", 4))
+			snprintf(path, sizeof(path), "/dev/vfio/devices/%s",
+				 e->d_name);
+	closedir(dir);
+	if (!path[0])
+		return -ENODEV;
+
+	d->iommufd = open("/dev/iommu", O_RDWR);
+	if (d->iommufd < 0)
+		return -errno;
+	d->fd = open(path, O_RDWR);
+	if (d->fd < 0)
+		return -errno;
+	bind.iommufd = d->iommufd;
+	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		return -errno;
+	d->ioas_id = alloc.out_ioas_id;
+	attach.pt_id = d->ioas_id;
+	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		return -errno;
+	return 0;
+}
+
+int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	d->group_fd = -1;
+	d->container_fd = -1;
+	d->iommufd = -1;
+	d->mode = mode;
+	snprintf(d->bdf, sizeof(d->bdf), "%.31s", bdf);
+	ret = mode == MDV_MODE_IOMMUFD ? open_iommufd(d) : open_container(d);
+	if (ret)
+		mdv_close(d);
+	return ret;
+}
+
+void mdv_close(struct mdv_dev *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->group_fd >= 0)
+		close(d->group_fd);
+	if (d->container_fd >= 0)
+		close(d->container_fd);
+	if (d->iommufd >= 0)
+		close(d->iommufd);
+	d->fd = -1;
+	d->group_fd = -1;
+	d->container_fd = -1;
+	d->iommufd = -1;
+}
+
+static int feature(struct mdv_dev *d, uint32_t flags, void *data, size_t len)
+{
+	uint8_t buf[sizeof(struct vfio_device_feature) + 256];
+	struct vfio_device_feature *f = (void *)buf;
+	int ret;
+
+	memset(buf, 0, sizeof(buf));
+	f->argsz = sizeof(*f) + len;
+	f->flags = flags;
+	memcpy(f->data, data, len);
+	ret = ioctl(d->fd, VFIO_DEVICE_FEATURE, f);
+	memcpy(data, f->data, len);
+	return ret ? -errno : 0;
+}
+
+int mdv_set_state(struct mdv_dev *d, uint32_t state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state mig = {
+		.device_state = state, .data_fd = -1 };
+	int ret;
+
+	ret = feature(d, VFIO_DEVICE_FEATURE_SET |
+		      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig));
+	if (data_fd)
+		*data_fd = ret ? -1 : mig.data_fd;
+	else if (!ret && mig.data_fd >= 0)
+		close(mig.data_fd);
+	return ret;
+}
+
+int mdv_get_state(struct mdv_dev *d, uint32_t *state)
+{
+	struct vfio_device_feature_mig_state mig = {};
+	int ret;
+
+	ret = feature(d, VFIO_DEVICE_FEATURE_GET |
+		      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig));
+	*state = mig.device_state;
+	return ret;
+}
+
+int mdv_mig_flags(struct mdv_dev *d, uint64_t *flags)
+{
+	struct vfio_device_feature_migration mig = {};
+	int ret;
+
+	ret = feature(d, VFIO_DEVICE_FEATURE_GET |
+		      VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig));
+	*flags = mig.flags;
+	return ret;
+}
+
+int mdv_data_size(struct mdv_dev *d, uint64_t *len)
+{
+	struct vfio_device_feature_mig_data_size sz = {};
+	int ret;
+
+	ret = feature(d, VFIO_DEVICE_FEATURE_GET |
+		      VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &sz, sizeof(sz));
+	*len = sz.stop_copy_length;
+	return ret;
+}
+
+int mdv_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
+		return -errno;
+	*initial = info.initial_bytes;
+	*dirty = info.dirty_bytes;
+	return 0;
+}
+
+int mdv_reset(struct mdv_dev *d)
+{
+	return ioctl(d->fd, VFIO_DEVICE_RESET) ? -errno : 0;
+}
+
+const char *mdv_state_name(uint32_t s)
+{
+	static const char * const names[] = {
+		[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+		[VFIO_DEVICE_STATE_STOP] = "STOP",
+		[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+		[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+		[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+		[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+		[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+	};
+	return s < MDV_NUM_STATES ? names[s] : "?";
+}
+
+int mdv_dbg_read(const char *bdf, const char *file, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), DBG_ROOT "/%s/%s", bdf, file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+int mdv_dbg_write(const char *bdf, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), DBG_ROOT "/%s/%s", bdf, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+uint64_t mdv_digest(const char *bdf)
+{
+	char buf[64];
+
+	if (mdv_dbg_read(bdf, "digest", buf, sizeof(buf)))
+		return 0;
+	return strtoull(buf, NULL, 16);
+}
+
+int mdv_param(const char *bdf, const char *name, const char *value)
+{
+	char cmd[256];
+	int ret;
+
+	snprintf(cmd, sizeof(cmd),
+		 "devlink dev param set pci/%s name %s value %s cmode runtime 2>/dev/null",
+		 bdf, name, value);
+	ret = system(cmd);
+	return WIFEXITED(ret) ? WEXITSTATUS(ret) : -1;
+}
+
+int mdv_param_u32(const char *bdf, const char *name, unsigned int value)
+{
+	char v[16];
+
+	snprintf(v, sizeof(v), "%u", value);
+	return mdv_param(bdf, name, v);
+}
+
+int64_t mdv_pipe(int in, int out, size_t max_chunk, unsigned int seed,
+		 bool stop_at_enomsg)
+{
+	uint8_t *buf = malloc(max_chunk);
+	int64_t total = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		size_t want = seed ? 1 + rand_r(&seed) % max_chunk : max_chunk;
+		ssize_t n = read(in, buf, want), off = 0;
+
+		if (n < 0 && errno == ENOMSG && stop_at_enomsg)
+			break;
+		if (n < 0) {
+			total = -errno;
+			break;
+		}
+		if (!n)
+			break;
+		while (off < n) {
+			size_t w = seed ? 1 + rand_r(&seed) % (n - off) : n - off;
+			ssize_t r = write(out, buf + off, w);
+
+			if (r <= 0) {
+				free(buf);
+				return r < 0 ? -errno : -EIO;
+			}
+			off += r;
+		}
+		total += n;
+	}
+	free(buf);
+	return total;
+}
+
+int64_t mdv_read_stream(int in, uint8_t **out)
+{
+	size_t cap = 1 << 20, len = 0;
+	uint8_t *buf = malloc(cap);
+
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		n = read(in, buf + len, cap - len);
+		if (n < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (!n)
+			break;
+		len += n;
+	}
+	*out = buf;
+	return len;
+}
+
+int64_t mdv_write_all(int out, const uint8_t *buf, size_t len, size_t chunk)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		size_t w = len - off < chunk ? len - off : chunk;
+		ssize_t n = write(out, buf + off, w);
+
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO;
+		off += n;
+	}
+	return off;
+}
+
+int mdv_migrate(struct mdv_dev *src, struct mdv_dev *dst, size_t chunk,
+		unsigned int seed)
+{
+	int sfd = -1, dfd = -1, ret;
+	int64_t n;
+
+	ret = mdv_set_state(src, VFIO_DEVICE_STATE_STOP_COPY, &sfd);
+	if (ret)
+		return ret;
+	ret = mdv_set_state(dst, VFIO_DEVICE_STATE_RESUMING, &dfd);
+	if (ret)
+		goto out;
+	n = mdv_pipe(sfd, dfd, chunk, seed, false);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+	ret = mdv_set_state(dst, VFIO_DEVICE_STATE_RUNNING, NULL);
+	if (!ret)
+		ret = mdv_set_state(src, VFIO_DEVICE_STATE_STOP, NULL);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return ret;
+}
+
+double mdv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}

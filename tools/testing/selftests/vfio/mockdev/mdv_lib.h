@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A small device library for the mockdev-vfio-pci kselftests: find the
+ * functions bound to the driver, open them through a VFIO container (type1)
+ * or iommufd, drive the migration uAPI, and reach the driver's debugfs and
+ * devlink knobs.
+ *
+ * Devices: $MDV_BDFS (space separated PCI addresses) if set, else every
+ * function bound to mockdev-vfio-pci, in sysfs order.
+ */
+#ifndef MDV_LIB_H
+#define MDV_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/vfio.h>
+#include <linux/mockdev_vfio.h>
+
+#define MDV_MAX_DEVS	16
+#define MDV_NUM_STATES	8
+
+enum mdv_iommu_mode {
+	MDV_MODE_CONTAINER,	/* /dev/vfio/vfio + group, type1v2 */
+	MDV_MODE_IOMMUFD,	/* /dev/iommu + /dev/vfio/devices/vfioN */
+};
+
+struct mdv_dev {
+	char bdf[32];
+	enum mdv_iommu_mode mode;
+	int container_fd;
+	int group_fd;
+	int iommufd;
+	int fd;			/* VFIO device fd */
+	uint32_t ioas_id;
+};
+
+int mdv_list(char bdfs[][32], int max);
+const char *mdv_mode_name(enum mdv_iommu_mode mode);
+/* 0, or -errno; a mode the kernel lacks gives -ENODEV */
+int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode);
+void mdv_close(struct mdv_dev *d);
+
+int mdv_set_state(struct mdv_dev *d, uint32_t state, int *data_fd);
+int mdv_get_state(struct mdv_dev *d, uint32_t *state);
+int mdv_mig_flags(struct mdv_dev *d, uint64_t *flags);
+int mdv_data_size(struct mdv_dev *d, uint64_t *len);
+int mdv_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
+int mdv_reset(struct mdv_dev *d);
+const char *mdv_state_name(uint32_t state);
+
+int mdv_dbg_read(const char *bdf, const char *file, char *buf, size_t len);
+int mdv_dbg_write(const char *bdf, const char *file, const char *val);
+uint64_t mdv_digest(const char *bdf);
+/* devlink dev param set ... cmode runtime; returns the command's status */
+int mdv_param(const char *bdf, const char *name, const char *value);
+int mdv_param_u32(const char *bdf, const char *name, unsigned int value);
+
+/*
+ * Copy a stream from @in to @out until @in returns 0 (or ENOMSG when
+ * @stop_at_enomsg). Chunks are random in 1..@max_chunk when @seed != 0,
+ * else exactly @max_chunk. Returns bytes copied or -errno.
+ */
+int64_t mdv_pipe(int in, int out, size_t max_chunk, unsigned int seed,
+		 bool stop_at_enomsg);
+/* Read a whole stream into a malloc'd buffer; returns its length or -errno */
+int64_t mdv_read_stream(int in, uint8_t **buf);
+int64_t mdv_write_all(int out, const uint8_t *buf, size_t len, size_t chunk);
+
+/*
+ * Stop-and-copy migration of @src to @dst (both RUNNING on entry, RUNNING
+ * on success). Returns 0 or -errno.
+ */
+int mdv_migrate(struct mdv_dev *src, struct mdv_dev *dst, size_t chunk,
+		unsigned int seed);
+
+double mdv_now(void);
+
+#endif

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make check: provision, lint, build the driver per lane and the kselftests,
+# run them in a QEMU guest per lane, print per-lane and total counts.
+#
+#   LANES="stock full"  lanes to run (make check LANES=stock)
+#   SKIP_LINT=1         skip the lint step
+# plus everything run-lane.sh reads (ACCEL, VM_MEM, VM_TIMEOUT, ...).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+. "$here/lib.sh"
+LANES=${LANES:-stock full}
+build="$top/build"
+st="$top/tools/testing/selftests/vfio/mockdev"
+
+bash "$here/deps.sh"
+cache=$("$here/fetch-kernel.sh")
+src="$cache/src/linux-source-6.12"
+
+# 6.12 uAPI headers for userspace (bookworm's linux-libc-dev is 6.1)
+hdr="$MOCKDEV_CACHE/uapi-$DEB_KVER"
+if [ ! -e "$hdr/.done" ]; then
+	log "installing 6.12 uAPI headers into $hdr"
+	make -s -C "$src" O="$hdr/build" INSTALL_HDR_PATH="$hdr" headers_install >&2
+	touch "$hdr/.done"
+fi
+
+[ -n "${SKIP_LINT:-}" ] || bash "$here/lint.sh"
+
+rm -rf "$build/tests"
+mkdir -p "$build/tests"
+make -s -C "$st" OUTPUT="$build/tests" KHDR_INCLUDES="-isystem $hdr/include" \
+	KSFT_DIR="$src/tools/testing/selftests"
+cp "$st/settings" "$build/tests/"
+
+kdir_for() {
+	case "$1" in
+	stock) echo "$cache/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
+	full) "$here/build-full-kernel.sh" ;;
+	esac
+}
+
+pass=0 fail=0 skip=0 rc=0 summary=()
+for lane in $LANES; do
+	kdir=$(kdir_for "$lane")
+	# out-of-tree builds write next to the sources: one copy per lane
+	obj="$build/$lane/obj" payload="$build/$lane/payload"
+	rm -rf "$obj" "$payload"
+	mkdir -p "$obj" "$payload/tests"
+	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$obj/"
+	make -s -C "$kdir" M="$obj" modules >&2
+	cp "$obj/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko" "$payload/"
+	cp "$build"/tests/* "$payload/tests/"
+	cp "$here/guest-tests.sh" "$payload/run.sh"
+
+	log "lane $lane: booting"
+	set +e
+	"$here/run-lane.sh" "$lane" "$payload" | tee "$build/$lane/result.log"
+	lrc=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E "^lane $lane: [0-9]+ passed" "$build/$lane/result.log" | tail -1)
+	if [ -z "$line" ]; then
+		line="lane $lane: 0 passed, 1 failed, 0 skipped"
+		lrc=1
+	fi
+	summary+=("$line")
+	read -r p f s < <(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	[ "$lrc" = 0 ] || rc=1
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$rc" = 0 ] && [ "$fail" = 0 ]
