@@ -66,6 +66,12 @@ for lane in $LANES; do
 	fi
 	summary+=("$line")
 	read -r p f s < <(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+	if [ "$p" = 0 ]; then
+		echo "lane $lane: no test passed (every test skipped?)"
+		f=$((f + 1)) lrc=1
+		line="lane $lane: $p passed, $f failed, $s skipped"
+		summary[-1]=$line
+	fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	[ "$lrc" = 0 ] || rc=1
 done

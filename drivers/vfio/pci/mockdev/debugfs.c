@@ -74,7 +74,7 @@ void mdv_debugfs_remove(struct mdv_device *mdv)
 
 void mdv_debugfs_init(void)
 {
-	mdv_dbg_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	mdv_dbg_root = debugfs_create_dir(MDV_DRV_NAME, NULL);
 }
 
 void mdv_debugfs_exit(void)

@@ -14,6 +14,8 @@
 
 #include "backend.h"
 
+#define MDV_DRV_NAME	"mockdev-vfio-pci"
+
 /* Per-device knobs (devlink params); module parameters give the defaults. */
 struct mdv_params {
 	u32 state_size_mb;

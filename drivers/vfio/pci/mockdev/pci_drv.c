@@ -95,7 +95,7 @@ static const struct pci_device_id mdv_pci_table[] = {
 MODULE_DEVICE_TABLE(pci, mdv_pci_table);
 
 static struct pci_driver mdv_pci_driver = {
-	.name = KBUILD_MODNAME,
+	.name = MDV_DRV_NAME,
 	.id_table = mdv_pci_table,
 	.probe = mdv_probe,
 	.remove = mdv_remove,

@@ -159,7 +159,9 @@ TEST_F(bad, wrong_direction_and_seek)
 	uint8_t b[16];
 	int sfd, rfd;
 
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_LE(0, sfd);
 	EXPECT_EQ(-1, write(sfd, b, sizeof(b)));
 	EXPECT_EQ(EBADF, errno);
 	EXPECT_EQ(-1, pread(sfd, b, sizeof(b), 0));
