@@ -73,9 +73,11 @@ elif [ ! -f /payload/run.sh ]; then
 	echo "MOCKDEV-GUEST: /payload/run.sh missing"
 	rc=127
 else
+	# shellcheck disable=SC3040 # busybox ash has pipefail
 	set -o pipefail
 	(cd /payload && exec bash ./run.sh </dev/null 2>&1) | tee /payload/run.log
 	rc=$?
+	# shellcheck disable=SC3040
 	set +o pipefail
 fi
 

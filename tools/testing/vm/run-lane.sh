@@ -63,6 +63,7 @@ append="console=ttyS0 intel_iommu=on panic=-1 printk.time=1 LANE=$lane"
 append+=" ${VM_APPEND:-}"
 
 # the IOMMU has to come before the PCI devices it translates for
+# shellcheck disable=SC2054 # commas are QEMU's
 qemu=(qemu-system-x86_64
 	-M q35,kernel-irqchip=split -accel "$accel" -cpu max
 	-smp "${VM_CPUS:-2}" -m "${VM_MEM:-4G}"
