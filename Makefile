@@ -3,6 +3,8 @@
 #
 #   make check    provision, lint, build, run the kselftests in QEMU guests
 #                 (LANES="stock full" by default; LANES=stock for one lane)
+#   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies
+#                 (stock lane; LANES=full for the debug kernel)
 #   make lint     checkpatch --strict, W=1 and sparse
 #   make deps     install the Debian packages the project needs
 #   make module   build the driver against Debian's stock 6.12 headers
@@ -13,10 +15,14 @@ VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: check lint deps module kernel clean
+.PHONY: check bench lint deps module kernel clean
 
 check:
 	bash $(VM)/check.sh
+
+bench:
+	MDV_RUN=bench LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
+		bash $(VM)/check.sh
 
 lint: deps
 	bash $(VM)/lint.sh

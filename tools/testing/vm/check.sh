@@ -5,6 +5,7 @@
 #
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
+#   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
 # plus everything run-lane.sh reads (ACCEL, VM_MEM, VM_TIMEOUT, ...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +57,8 @@ for lane in $LANES; do
 
 	log "lane $lane: booting"
 	set +e
-	"$here/run-lane.sh" "$lane" "$payload" | tee "$build/$lane/result.log"
+	VM_APPEND="${VM_APPEND:-}${MDV_RUN:+ MDV_RUN=$MDV_RUN}" \
+		"$here/run-lane.sh" "$lane" "$payload" | tee "$build/$lane/result.log"
 	lrc=${PIPESTATUS[0]}
 	set -e
 	line=$(grep -E "^lane $lane: [0-9]+ passed" "$build/$lane/result.log" | tail -1)

@@ -20,6 +20,13 @@ for d in /sys/bus/pci/devices/*; do
 done
 echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
 
+if [ "${MDV_RUN:-}" = bench ]; then
+	./tests/mdv_bench "${MDV_BENCH_MB:-1024}"
+	rc=$?
+	rmmod mockdev_vfio_pci
+	exit $rc
+fi
+
 timeout=$(sed -n 's/^timeout=//p' tests/settings 2>/dev/null)
 rc=0
 for t in tests/*_test; do

@@ -6,6 +6,7 @@
  * Setting any knob fails with -EBUSY while a migration session is open or
  * the device is not RUNNING: a knob must not change a stream midway.
  */
+#include <linux/sizes.h>
 #include <net/devlink.h>
 
 #include "mockdev.h"
@@ -20,6 +21,10 @@ enum mdv_param_id {
 	MDV_PARAM_SEED,
 	MDV_PARAM_P2P,
 	MDV_PARAM_PRECOPY,
+	MDV_PARAM_LOG_MAX_RANGES,
+	MDV_PARAM_LOG_MAX_SPAN_GB,
+	MDV_PARAM_LOG_PAGE_SIZES,
+	MDV_PARAM_DMA_RATE,
 };
 
 /* The largest state a device may have: 64 GiB */
@@ -49,6 +54,14 @@ static u32 *mdv_param_u32(struct mdv_params *p, u32 id)
 		return &p->resume_latency_ms;
 	case MDV_PARAM_SEED:
 		return &p->seed;
+	case MDV_PARAM_LOG_MAX_RANGES:
+		return &p->log_max_ranges;
+	case MDV_PARAM_LOG_MAX_SPAN_GB:
+		return &p->log_max_span_gb;
+	case MDV_PARAM_LOG_PAGE_SIZES:
+		return &p->log_page_sizes;
+	case MDV_PARAM_DMA_RATE:
+		return &p->dma_rate;
 	}
 	return NULL;
 }
@@ -125,6 +138,28 @@ static int mdv_param_validate_size(struct devlink *devlink, u32 id,
 	return 0;
 }
 
+static int mdv_param_validate_nonzero(struct devlink *devlink, u32 id,
+				      union devlink_param_value val,
+				      struct netlink_ext_ack *extack)
+{
+	if (!val.vu32) {
+		NL_SET_ERR_MSG_MOD(extack, "must not be 0");
+		return -ERANGE;
+	}
+	return 0;
+}
+
+static int mdv_param_validate_sizes(struct devlink *devlink, u32 id,
+				    union devlink_param_value val,
+				    struct netlink_ext_ack *extack)
+{
+	if (!(val.vu32 & ~(SZ_4K - 1))) {
+		NL_SET_ERR_MSG_MOD(extack, "need a page size of 4 KiB or more");
+		return -ERANGE;
+	}
+	return 0;
+}
+
 #define MDV_PARAM(_id, _name, _type, _validate)				\
 	DEVLINK_PARAM_DRIVER(_id, _name, DEVLINK_PARAM_TYPE_##_type,	\
 			     BIT(DEVLINK_PARAM_CMODE_RUNTIME),		\
@@ -140,6 +175,13 @@ static const struct devlink_param mdv_devlink_params[] = {
 	MDV_PARAM(MDV_PARAM_SEED, "seed", U32, NULL),
 	MDV_PARAM(MDV_PARAM_P2P, "p2p", BOOL, NULL),
 	MDV_PARAM(MDV_PARAM_PRECOPY, "precopy", BOOL, NULL),
+	MDV_PARAM(MDV_PARAM_LOG_MAX_RANGES, "log_max_ranges", U32,
+		  mdv_param_validate_nonzero),
+	MDV_PARAM(MDV_PARAM_LOG_MAX_SPAN_GB, "log_max_span_gb", U32,
+		  mdv_param_validate_nonzero),
+	MDV_PARAM(MDV_PARAM_LOG_PAGE_SIZES, "log_page_sizes", U32,
+		  mdv_param_validate_sizes),
+	MDV_PARAM(MDV_PARAM_DMA_RATE, "dma_rate", U32, NULL),
 };
 
 static const struct devlink_ops mdv_devlink_ops = {

@@ -33,6 +33,8 @@
 #include <linux/workqueue.h>
 #include <linux/xxhash.h>
 #include <linux/debugfs.h>
+#include <linux/io.h>
+#include <linux/seq_file.h>
 
 #include "mockdev.h"
 
@@ -68,6 +70,20 @@ struct mock_dev {
 	u64 dirty_carry;		/* fractional pages, in rate * ms units */
 	u64 rng;
 	u64 dirtied;			/* pages rewritten since probe */
+
+	struct {
+		struct mutex lock;	/* the engine: one transfer at a time */
+		void __iomem *bar;	/* edu BAR0 while open, else NULL */
+		bool edu;		/* real DMA through the IOMMU */
+		bool open;
+		bool quiesced;		/* no new writes */
+		bool busy;		/* a transfer is in flight */
+		u64 iova, len;		/* ... this one */
+		u64 writes;		/* completed writes since probe */
+		u64 rng;
+		u64 carry;
+		struct delayed_work work;	/* background writes */
+	} dma;
 
 	struct {
 		bool active;
@@ -231,6 +247,149 @@ static void mock_run(struct mock_dev *m, bool run)
 		cancel_delayed_work_sync(&m->dirty_work);
 }
 
+/* ----- device writes to guest memory (DMA) ----- */
+
+/*
+ * QEMU's edu device: a 4 KiB buffer at device address 0x40000 and a DMA
+ * engine driven by four 64-bit registers. A transfer completes about 100 ms
+ * later (virtual time) and goes through the IOMMU into the user's IOVA
+ * space. QEMU 7.2 aborts on a transfer of exactly 4096 bytes, so keep them
+ * below that. Its default DMA mask is 28 bits.
+ */
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_CNT		0x90
+#define EDU_DMA_CMD		0x98
+#define EDU_DMA_RUN		BIT(0)
+#define EDU_DMA_TO_RAM		BIT(1)
+#define EDU_DMA_BUF		0x40000
+#define EDU_DMA_MAX		4095
+#define EDU_DMA_MASK		(BIT_ULL(28) - 1)
+#define MOCK_DMA_TICK_MS	20
+
+static bool mock_is_edu(struct mdv_device *mdv)
+{
+	struct pci_dev *pdev = mdv->core.pdev;
+
+	return pdev->vendor == 0x1234 && pdev->device == 0x11e8;
+}
+
+/* Wait for the transfer in flight and account for it. */
+static void mock_dma_complete_locked(struct mock_dev *m)
+{
+	unsigned int i;
+
+	if (!m->dma.busy)
+		return;
+	if (m->dma.bar) {
+		for (i = 0; i < 2000; i++) {
+			if (!(readq(m->dma.bar + EDU_DMA_CMD) & EDU_DMA_RUN))
+				break;
+			usleep_range(1000, 2000);
+		}
+		if (i == 2000)
+			dev_warn_ratelimited(mdv_dev(m->mdv),
+					     "edu DMA did not complete\n");
+	}
+	/* the write has landed: it must be in the next report */
+	mdv_dirty_record(m->mdv, m->dma.iova, m->dma.len);
+	m->dma.writes++;
+	m->dma.busy = false;
+}
+
+/*
+ * Start a write of @len bytes at @iova and return without waiting for it,
+ * as a device would. -EBUSY once quiesced: a stopped device writes nothing.
+ */
+static int mock_dma_issue(struct mock_dev *m, u64 iova, u64 len)
+{
+	int ret = 0;
+
+	if (!len || len > EDU_DMA_MAX)
+		return -EINVAL;
+	mutex_lock(&m->dma.lock);
+	mock_dma_complete_locked(m);
+	if (!m->dma.open || m->dma.quiesced) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (m->dma.edu && iova + len - 1 > EDU_DMA_MASK) {
+		ret = -ERANGE;
+		goto out;
+	}
+	/* logged before the write can land, so no report can miss it */
+	mdv_dirty_record(m->mdv, iova, len);
+	m->dma.iova = iova;
+	m->dma.len = len;
+	m->dma.busy = true;
+	if (m->dma.bar) {
+		writeq(EDU_DMA_BUF, m->dma.bar + EDU_DMA_SRC);
+		writeq(iova, m->dma.bar + EDU_DMA_DST);
+		writeq(len, m->dma.bar + EDU_DMA_CNT);
+		writeq(EDU_DMA_RUN | EDU_DMA_TO_RAM, m->dma.bar + EDU_DMA_CMD);
+	} else {
+		mock_dma_complete_locked(m);	/* simulated: done at once */
+	}
+out:
+	mutex_unlock(&m->dma.lock);
+	return ret;
+}
+
+static void mock_dma_work(struct work_struct *work)
+{
+	struct mock_dev *m = container_of(to_delayed_work(work),
+					  struct mock_dev, dma.work);
+	u32 rate = READ_ONCE(m->mdv->params.dma_rate);
+	u64 iova, off;
+
+	if (!rate)
+		return;
+	m->dma.carry += (u64)rate * MOCK_DMA_TICK_MS;
+	while (m->dma.carry >= MSEC_PER_SEC) {
+		m->dma.carry -= MSEC_PER_SEC;
+		m->dma.rng = mdv_mix(m->dma.rng);
+		if (mdv_dirty_pick(m->mdv, m->dma.rng, &iova))
+			break;	/* nothing tracked: nowhere known to write */
+		off = (m->dma.rng >> 40) % (PAGE_SIZE - 64);
+		if (mock_dma_issue(m, iova + off, 1 + (m->dma.rng >> 8) % 64))
+			break;
+	}
+	schedule_delayed_work(&m->dma.work,
+			      msecs_to_jiffies(MOCK_DMA_TICK_MS));
+}
+
+/* Quiesce: no new writes; the one in flight lands and is logged. */
+static void mock_dma_quiesce(struct mock_dev *m, bool quiesce)
+{
+	if (quiesce)
+		cancel_delayed_work_sync(&m->dma.work);
+	mutex_lock(&m->dma.lock);
+	mock_dma_complete_locked(m);
+	m->dma.quiesced = quiesce;
+	mutex_unlock(&m->dma.lock);
+	if (!quiesce && m->dma.open)
+		schedule_delayed_work(&m->dma.work, 0);
+}
+
+static void mock_dma_open(struct mock_dev *m, bool open)
+{
+	struct mdv_device *mdv = m->mdv;
+
+	mock_dma_quiesce(m, true);
+	mutex_lock(&m->dma.lock);
+	m->dma.open = open;
+	m->dma.bar = NULL;
+	m->dma.edu = false;
+	if (open && mock_is_edu(mdv) &&
+	    !vfio_pci_core_setup_barmap(&mdv->core, 0)) {
+		m->dma.bar = mdv->core.barmap[0];
+		m->dma.edu = true;
+	}
+	mutex_unlock(&m->dma.lock);
+	if (open)
+		mock_dma_quiesce(m, false);
+}
+
 /* ----- control ops ----- */
 
 static int mock_init(struct mdv_device *mdv)
@@ -244,10 +403,14 @@ static int mock_init(struct mdv_device *mdv)
 	m->mdv = mdv;
 	mutex_init(&m->lock);
 	INIT_DELAYED_WORK(&m->dirty_work, mock_dirty_work);
+	mutex_init(&m->dma.lock);
+	INIT_DELAYED_WORK(&m->dma.work, mock_dma_work);
 	m->rng = mdv->params.seed;
+	m->dma.rng = mdv->params.seed;
 	ret = mock_alloc_pages(m, (u64)mdv->params.state_size_mb <<
 			       (20 - PAGE_SHIFT));
 	if (ret) {
+		mutex_destroy(&m->dma.lock);
 		mutex_destroy(&m->lock);
 		kfree(m);
 		return ret;
@@ -261,7 +424,9 @@ static void mock_uninit(struct mdv_device *mdv)
 	struct mock_dev *m = to_mock(mdv);
 
 	cancel_delayed_work_sync(&m->dirty_work);
+	cancel_delayed_work_sync(&m->dma.work);
 	mock_free_pages(m);
+	mutex_destroy(&m->dma.lock);
 	mutex_destroy(&m->lock);
 	kfree(m);
 	mdv->be = NULL;
@@ -271,14 +436,18 @@ static void mock_reset(struct mdv_device *mdv, bool run)
 {
 	struct mock_dev *m = to_mock(mdv);
 
+	mock_dma_open(m, false);
 	mock_run(m, false);
 	if (!m->pristine)
 		mock_fill_all(m);
 	m->quiesced = false;
 	m->rng = mdv->params.seed;
 	m->dirty_carry = 0;
-	if (run)
+	m->dma.carry = 0;
+	if (run) {
 		mock_run(m, true);
+		mock_dma_open(m, true);
+	}
 }
 
 static int mock_configure(struct mdv_device *mdv)
@@ -298,6 +467,8 @@ static int mock_configure(struct mdv_device *mdv)
 	m->rng = mdv->params.seed;
 	if (!ret && was_running)
 		mock_run(m, true);
+	/* dma_rate may have become non-zero */
+	mock_dma_quiesce(m, m->dma.quiesced);
 	return ret;
 }
 
@@ -310,6 +481,7 @@ static void mock_latency(u32 ms)
 static int mock_quiesce(struct mdv_device *mdv)
 {
 	to_mock(mdv)->quiesced = true;
+	mock_dma_quiesce(to_mock(mdv), true);
 	mock_latency(READ_ONCE(mdv->params.quiesce_latency_ms));
 	return 0;
 }
@@ -317,6 +489,7 @@ static int mock_quiesce(struct mdv_device *mdv)
 static int mock_unquiesce(struct mdv_device *mdv)
 {
 	to_mock(mdv)->quiesced = false;
+	mock_dma_quiesce(to_mock(mdv), false);
 	mock_latency(READ_ONCE(mdv->params.resume_latency_ms));
 	return 0;
 }
@@ -867,6 +1040,51 @@ static int mock_dirty_now_set(void *data, u64 val)
 DEFINE_DEBUGFS_ATTRIBUTE(mock_dirty_now_fops, NULL, mock_dirty_now_set,
 			 "%llu\n");
 
+/* "IOVA LEN": the device writes LEN bytes at IOVA, in edu-sized pieces */
+static ssize_t mock_dma_write_write(struct file *file, const char __user *ubuf,
+				    size_t count, loff_t *ppos)
+{
+	struct mock_dev *m = file->private_data;
+	u64 iova, len, n;
+	char buf[64];
+	int ret;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = 0;
+	if (sscanf(buf, "%llx %llu", &iova, &len) != 2 || !len)
+		return -EINVAL;
+	while (len) {
+		n = min_t(u64, len, EDU_DMA_MAX);
+		ret = mock_dma_issue(m, iova, n);
+		if (ret)
+			return ret;
+		iova += n;
+		len -= n;
+	}
+	return count;
+}
+
+static const struct file_operations mock_dma_write_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = mock_dma_write_write,
+};
+
+static int mock_dma_mode_show(struct seq_file *s, void *unused)
+{
+	struct mock_dev *m = s->private;
+
+	mutex_lock(&m->dma.lock);
+	seq_printf(s, "%s\n", !m->dma.open ? "closed" :
+		   m->dma.edu ? "edu" : "simulated");
+	mutex_unlock(&m->dma.lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mock_dma_mode);
+
 void mdv_mock_debugfs(struct mdv_device *mdv, struct dentry *dir)
 {
 	struct mock_dev *m = to_mock(mdv);
@@ -876,4 +1094,7 @@ void mdv_mock_debugfs(struct mdv_device *mdv, struct dentry *dir)
 	debugfs_create_bool("running", 0444, dir, &m->running);
 	debugfs_create_file_unsafe("dirty_now", 0200, dir, m,
 				   &mock_dirty_now_fops);
+	debugfs_create_file("dma_write", 0200, dir, m, &mock_dma_write_fops);
+	debugfs_create_file("dma_mode", 0444, dir, m, &mock_dma_mode_fops);
+	debugfs_create_u64("dma_writes", 0444, dir, &m->dma.writes);
 }

@@ -9,6 +9,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/xarray.h>
 #include <linux/vfio_pci_core.h>
 #include <uapi/linux/mockdev_vfio.h>
 
@@ -26,6 +27,10 @@ struct mdv_params {
 	u32 seed;
 	bool p2p;
 	bool precopy;
+	u32 log_max_ranges;	/* DMA logging: ranges the tracker holds */
+	u32 log_max_span_gb;	/* ... total span it can track, GiB */
+	u32 log_page_sizes;	/* ... supported granules, bit n = 2^n bytes */
+	u32 dma_rate;		/* device writes per second while running */
 };
 
 extern struct mdv_params mdv_default_params;
@@ -39,6 +44,32 @@ struct mdv_faults {
 };
 
 struct mdv_migf;
+
+/**
+ * struct mdv_dirty - DMA logging state (dirty.c)
+ * @lock: protects everything below
+ * @active: between START and STOP
+ * @ranges: tracked IOVA ranges (interval tree, no overlaps)
+ * @nranges: how many
+ * @span: bytes they cover
+ * @page_size: granule, as reported to the user
+ * @page_shift: log2(@page_size)
+ * @pages: dirty page numbers (iova >> @page_shift), value entries
+ * @ndirty: entries in @pages
+ * @overflow: an entry could not be stored: report everything dirty
+ */
+struct mdv_dirty {
+	struct mutex lock;		/* see above */
+	bool active;
+	struct rb_root_cached ranges;
+	u32 nranges;
+	u64 span;
+	u64 page_size;
+	unsigned int page_shift;
+	struct xarray pages;
+	u64 ndirty;
+	bool overflow;
+};
 
 /**
  * struct mdv_device - one bound PCI function
@@ -56,6 +87,7 @@ struct mdv_migf;
  * @resuming: open resuming session, if any
  * @params: knobs
  * @faults: fault injection switches
+ * @dirty: DMA logging
  * @devlink: devlink instance carrying the knobs
  * @dbg: debugfs directory
  */
@@ -73,6 +105,7 @@ struct mdv_device {
 	struct mdv_migf *resuming;
 	struct mdv_params params;
 	struct mdv_faults faults;
+	struct mdv_dirty dirty;
 	struct devlink *devlink;
 	struct dentry *dbg;
 };
@@ -101,6 +134,14 @@ int mdv_get_state(struct vfio_device *vdev,
 		  enum vfio_device_mig_state *state);
 int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len);
 void mdv_disable_files(struct mdv_device *mdv);
+
+/* dirty.c */
+void mdv_dirty_init(struct mdv_device *mdv);
+void mdv_dirty_uninit(struct mdv_device *mdv);
+void mdv_dirty_register(struct mdv_device *mdv);
+void mdv_dirty_stop(struct mdv_device *mdv);
+void mdv_dirty_record(struct mdv_device *mdv, u64 iova, u64 len);
+int mdv_dirty_pick(struct mdv_device *mdv, u64 rnd, u64 *iova);
 
 /* devlink.c */
 int mdv_devlink_register(struct mdv_device *mdv);

@@ -6,6 +6,7 @@
  */
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/sizes.h>
 #include <linux/vfio_pci_core.h>
 
 #include "mockdev.h"
@@ -14,6 +15,9 @@ struct mdv_params mdv_default_params = {
 	.state_size_mb = 64,
 	.p2p = true,
 	.precopy = true,
+	.log_max_ranges = 4,
+	.log_max_span_gb = 4096,
+	.log_page_sizes = SZ_4K | SZ_2M | SZ_1G,
 };
 
 module_param_named(state_size_mb, mdv_default_params.state_size_mb, uint, 0444);
@@ -32,6 +36,14 @@ module_param_named(p2p, mdv_default_params.p2p, bool, 0444);
 MODULE_PARM_DESC(p2p, "Offer VFIO_MIGRATION_P2P (Y)");
 module_param_named(precopy, mdv_default_params.precopy, bool, 0444);
 MODULE_PARM_DESC(precopy, "Offer VFIO_MIGRATION_PRE_COPY (Y)");
+module_param_named(log_max_ranges, mdv_default_params.log_max_ranges, uint, 0444);
+MODULE_PARM_DESC(log_max_ranges, "DMA logging: ranges the tracker holds (4)");
+module_param_named(log_max_span_gb, mdv_default_params.log_max_span_gb, uint, 0444);
+MODULE_PARM_DESC(log_max_span_gb, "DMA logging: largest tracked span in GiB (4096)");
+module_param_named(log_page_sizes, mdv_default_params.log_page_sizes, uint, 0444);
+MODULE_PARM_DESC(log_page_sizes, "DMA logging: supported page sizes, a mask of powers of two (4K|2M|1G)");
+module_param_named(dma_rate, mdv_default_params.dma_rate, uint, 0444);
+MODULE_PARM_DESC(dma_rate, "Device writes per second into tracked ranges while running (0)");
 
 static struct mdv_device *mdv_drvdata(struct pci_dev *pdev)
 {

@@ -12,6 +12,7 @@ static void mdv_do_reset(struct mdv_device *mdv)
 {
 	mdv_disable_files(mdv);
 	mdv->ops->reset(mdv, mdv->open);
+	mdv_dirty_stop(mdv);
 	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
 }
 
@@ -113,14 +114,17 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	ret = vfio_pci_core_init_dev(vdev);
 	if (ret)
 		goto err_mutex;
+	mdv_dirty_init(mdv);
 	ret = mdv->ops->init(mdv);
 	if (ret)
 		goto err_core;
 	vdev->mig_ops = &mdv_mig_ops;
+	mdv_dirty_register(mdv);
 	mdv_update_features(mdv);
 	return 0;
 
 err_core:
+	mdv_dirty_uninit(mdv);
 	vfio_pci_core_release_dev(vdev);
 err_mutex:
 	mutex_destroy(&mdv->state_mutex);
@@ -132,6 +136,7 @@ static void mdv_release_dev(struct vfio_device *vdev)
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
 	mdv->ops->uninit(mdv);
+	mdv_dirty_uninit(mdv);
 	mutex_destroy(&mdv->state_mutex);
 	vfio_pci_core_release_dev(vdev);
 }

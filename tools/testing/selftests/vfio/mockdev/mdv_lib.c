@@ -171,9 +171,11 @@ static int feature(struct mdv_dev *d, uint32_t flags, void *data, size_t len)
 	memset(buf, 0, sizeof(buf));
 	f->argsz = sizeof(*f) + len;
 	f->flags = flags;
-	memcpy(f->data, data, len);
+	if (len)
+		memcpy(f->data, data, len);
 	ret = ioctl(d->fd, VFIO_DEVICE_FEATURE, f);
-	memcpy(data, f->data, len);
+	if (len)
+		memcpy(data, f->data, len);
 	return ret ? -errno : 0;
 }
 
@@ -431,4 +433,88 @@ double mdv_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)buf, .iova = iova, .size = len,
+	};
+	struct iommu_ioas_map imap = {
+		.size = sizeof(imap),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = d->ioas_id, .user_va = (uintptr_t)buf,
+		.length = len, .iova = iova,
+	};
+
+	if (d->mode == MDV_MODE_IOMMUFD)
+		return ioctl(d->iommufd, IOMMU_IOAS_MAP, &imap) ? -errno : 0;
+	return ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
+}
+
+int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap), .iova = iova, .size = len };
+	struct iommu_ioas_unmap iunmap = {
+		.size = sizeof(iunmap), .ioas_id = d->ioas_id,
+		.iova = iova, .length = len };
+
+	if (d->mode == MDV_MODE_IOMMUFD)
+		return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &iunmap) ? -errno : 0;
+	return ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
+}
+
+int mdv_bus_master(struct mdv_dev *d)
+{
+	struct vfio_region_info reg = {
+		.argsz = sizeof(reg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	uint16_t cmd;
+
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		return -errno;
+	if (pread(d->fd, &cmd, 2, reg.offset + 4) != 2)
+		return -EIO;
+	cmd |= 0x4;	/* PCI_COMMAND_MASTER */
+	if (pwrite(d->fd, &cmd, 2, reg.offset + 4) != 2)
+		return -EIO;
+	return 0;
+}
+
+int mdv_log_start(struct mdv_dev *d, const struct mdv_range *r, uint32_t n,
+		  uint64_t *page_size)
+{
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = *page_size, .num_ranges = n,
+		.ranges = (uintptr_t)r,
+	};
+	int ret;
+
+	/* struct mdv_range has the layout of the uAPI range */
+	ret = feature(d, VFIO_DEVICE_FEATURE_SET |
+		      VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
+	if (!ret)
+		*page_size = ctl.page_size;
+	return ret;
+}
+
+int mdv_log_stop(struct mdv_dev *d)
+{
+	return feature(d, VFIO_DEVICE_FEATURE_SET |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+}
+
+int mdv_log_report(struct mdv_dev *d, uint64_t iova, uint64_t length,
+		   uint64_t page_size, uint64_t *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova, .length = length, .page_size = page_size,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	return feature(d, VFIO_DEVICE_FEATURE_GET |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
 }

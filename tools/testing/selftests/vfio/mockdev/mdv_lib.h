@@ -77,4 +77,22 @@ int mdv_migrate(struct mdv_dev *src, struct mdv_dev *dst, size_t chunk,
 
 double mdv_now(void);
 
+/* Map @len bytes at @buf to @iova in the device's IOMMU domain */
+int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova);
+int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova);
+/* Set PCI_COMMAND_MASTER through the VFIO config region, as a user would */
+int mdv_bus_master(struct mdv_dev *d);
+
+struct mdv_range {
+	uint64_t iova;
+	uint64_t length;
+};
+
+/* DMA logging; *page_size is updated with the device's choice */
+int mdv_log_start(struct mdv_dev *d, const struct mdv_range *r, uint32_t n,
+		  uint64_t *page_size);
+int mdv_log_stop(struct mdv_dev *d);
+int mdv_log_report(struct mdv_dev *d, uint64_t iova, uint64_t length,
+		   uint64_t page_size, uint64_t *bitmap);
+
 #endif

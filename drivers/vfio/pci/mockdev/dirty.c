@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DMA logging (device dirty page tracking): VFIO_DEVICE_FEATURE_DMA_LOGGING_
+ * START / STOP / REPORT through struct vfio_log_ops.
+ *
+ * The device tracks at most params.log_max_ranges ranges spanning at most
+ * params.log_max_span_gb GiB, at the page sizes set in params.log_page_sizes.
+ * Tracked pages live in an xarray keyed by IOVA page number, so a REPORT
+ * costs what the dirty pages in its window cost, whatever the span. The
+ * device model feeds it through mdv_dirty_record() whenever it writes guest
+ * memory; a device with a hardware tracker would read that instead.
+ *
+ * The vfio core can only hand a report to a driver through iova_bitmap,
+ * which exists with CONFIG_IOMMUFD_DRIVER alone. Kernels without it (Debian's
+ * stock 6.12) get no vfio_log_ops at all, so VMMs see no DMA logging rather
+ * than one whose every report fails.
+ */
+#include <linux/interval_tree.h>
+#include <linux/iova_bitmap.h>
+#include <linux/log2.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "mockdev.h"
+
+void mdv_dirty_init(struct mdv_device *mdv)
+{
+	struct mdv_dirty *d = &mdv->dirty;
+
+	mutex_init(&d->lock);
+	xa_init(&d->pages);
+	d->ranges = RB_ROOT_CACHED;
+}
+
+void mdv_dirty_uninit(struct mdv_device *mdv)
+{
+	mdv_dirty_stop(mdv);
+	mutex_destroy(&mdv->dirty.lock);
+}
+
+static void mdv_dirty_free_locked(struct mdv_dirty *d)
+{
+	struct interval_tree_node *n;
+
+	while ((n = interval_tree_iter_first(&d->ranges, 0, ULONG_MAX))) {
+		interval_tree_remove(n, &d->ranges);
+		kfree(n);
+	}
+	xa_destroy(&d->pages);
+	d->active = false;
+	d->nranges = 0;
+	d->ndirty = 0;
+}
+
+/**
+ * mdv_dirty_stop - end DMA logging; idempotent
+ * @mdv: device
+ *
+ * Also used on reset and close: tracking never survives either.
+ */
+void mdv_dirty_stop(struct mdv_device *mdv)
+{
+	mutex_lock(&mdv->dirty.lock);
+	mdv_dirty_free_locked(&mdv->dirty);
+	mutex_unlock(&mdv->dirty.lock);
+}
+
+/**
+ * mdv_dirty_record - the device wrote [iova, iova + len)
+ * @mdv: device
+ * @iova: first byte written
+ * @len: bytes written
+ *
+ * Pages outside the tracked ranges are not the device's to report.
+ */
+void mdv_dirty_record(struct mdv_device *mdv, u64 iova, u64 len)
+{
+	struct mdv_dirty *d = &mdv->dirty;
+	unsigned long pg, last;
+
+	if (!len)
+		return;
+	mutex_lock(&d->lock);
+	if (!d->active)
+		goto out;
+	last = (iova + len - 1) >> d->page_shift;
+	for (pg = iova >> d->page_shift; pg <= last; pg++) {
+		unsigned long a = pg << d->page_shift;
+
+		if (!interval_tree_iter_first(&d->ranges, a,
+					      a + d->page_size - 1))
+			continue;
+		if (xa_load(&d->pages, pg))
+			continue;
+		if (xa_err(xa_store(&d->pages, pg, xa_mk_value(1), GFP_KERNEL))) {
+			/*
+			 * Cannot track: until tracking restarts, report every
+			 * window all dirty rather than lose a page.
+			 */
+			d->overflow = true;
+			continue;
+		}
+		d->ndirty++;
+	}
+out:
+	mutex_unlock(&d->lock);
+}
+
+/**
+ * mdv_dirty_pick - a page-aligned IOVA inside the tracked ranges
+ * @mdv: device
+ * @rnd: random number choosing it, uniformly over the tracked span
+ * @iova: result
+ *
+ * The device model writes only where the user said it mapped memory.
+ *
+ * Return: 0, or -ENOENT when nothing is tracked.
+ */
+int mdv_dirty_pick(struct mdv_device *mdv, u64 rnd, u64 *iova)
+{
+	struct mdv_dirty *d = &mdv->dirty;
+	struct interval_tree_node *n;
+	u64 off, pages;
+	int ret = -ENOENT;
+
+	mutex_lock(&d->lock);
+	if (!d->active || !d->span)
+		goto out;
+	off = (rnd % d->span) & PAGE_MASK;
+	for (n = interval_tree_iter_first(&d->ranges, 0, ULONG_MAX); n;
+	     n = interval_tree_iter_next(n, 0, ULONG_MAX)) {
+		pages = (n->last - n->start + 1) & PAGE_MASK;
+		if (off < pages) {
+			*iova = n->start + off;
+			ret = 0;
+			break;
+		}
+		off -= n->last - n->start + 1;
+	}
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+#if IS_ENABLED(CONFIG_IOMMUFD_DRIVER)
+
+/* Is [start, last] covered by tracked ranges? They never overlap. */
+static bool mdv_dirty_covered(struct mdv_dirty *d, unsigned long start,
+			      unsigned long last)
+{
+	struct interval_tree_node *n;
+	unsigned long pos = start;
+
+	for (n = interval_tree_iter_first(&d->ranges, start, last); n;
+	     n = interval_tree_iter_next(n, start, last)) {
+		if (n->start > pos)
+			return false;
+		if (n->last >= last)
+			return true;
+		pos = n->last + 1;
+	}
+	return false;
+}
+
+/*
+ * The smallest supported page size not below the request, else the largest
+ * supported one: the device reports at its own granularity.
+ */
+static u64 mdv_dirty_page_size(struct mdv_device *mdv, u64 want)
+{
+	u32 mask = READ_ONCE(mdv->params.log_page_sizes);
+	unsigned int bit;
+
+	for (bit = ilog2(want); bit < 32; bit++)
+		if (mask & BIT(bit))
+			return BIT_ULL(bit);
+	return BIT_ULL(__fls(mask));
+}
+
+static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges,
+			 u32 nnodes, u64 *page_size)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	struct mdv_dirty *d = &mdv->dirty;
+	struct interval_tree_node *n, *copy;
+	u32 max = READ_ONCE(mdv->params.log_max_ranges);
+	u64 span = 0, max_span;
+	int ret = 0;
+
+	/* the core checks neither: a tracker granule is a power of two */
+	if (!is_power_of_2(*page_size) || *page_size < SZ_4K)
+		return -EINVAL;
+
+	mutex_lock(&d->lock);
+	if (d->active) {
+		ret = -EINVAL;	/* as mlx5 and pds: stop first */
+		goto out;
+	}
+	/* Too many ranges for the device: merge the closest ones. */
+	if (nnodes > max) {
+		vfio_combine_iova_ranges(ranges, nnodes, max);
+		nnodes = max;
+	}
+	for (n = interval_tree_iter_first(ranges, 0, ULONG_MAX); n;
+	     n = interval_tree_iter_next(n, 0, ULONG_MAX))
+		span += n->last - n->start + 1;
+	max_span = (u64)READ_ONCE(mdv->params.log_max_span_gb) << 30;
+	if (span > max_span) {
+		dev_dbg(mdv_dev(mdv), "tracked span %llu > limit %llu\n",
+			span, max_span);
+		ret = -E2BIG;
+		goto out;
+	}
+
+	for (n = interval_tree_iter_first(ranges, 0, ULONG_MAX); n;
+	     n = interval_tree_iter_next(n, 0, ULONG_MAX)) {
+		copy = kzalloc(sizeof(*copy), GFP_KERNEL_ACCOUNT);
+		if (!copy) {
+			mdv_dirty_free_locked(d);
+			ret = -ENOMEM;
+			goto out;
+		}
+		copy->start = n->start;
+		copy->last = n->last;
+		interval_tree_insert(copy, &d->ranges);
+	}
+	*page_size = mdv_dirty_page_size(mdv, *page_size);
+	d->page_size = *page_size;
+	d->page_shift = __ffs64(*page_size);
+	d->nranges = nnodes;
+	d->span = span;
+	d->overflow = false;
+	d->active = true;
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+static int mdv_log_stop(struct vfio_device *vdev)
+{
+	mdv_dirty_stop(mdv_from_vdev(vdev));
+	return 0;
+}
+
+static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
+			  unsigned long length, struct iova_bitmap *dirty)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	struct mdv_dirty *d = &mdv->dirty;
+	unsigned long pg, first, last;
+	void *entry;
+	int ret = 0;
+
+	mutex_lock(&d->lock);
+	if (!d->active) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* The core does not check the window against what was started. */
+	if (!length || !mdv_dirty_covered(d, iova, iova + length - 1)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (d->overflow) {
+		/* lost track of something: everything is dirty */
+		iova_bitmap_set(dirty, iova, length);
+		goto out;
+	}
+	first = iova >> d->page_shift;
+	last = (iova + length - 1) >> d->page_shift;
+	xa_for_each_range(&d->pages, pg, entry, first, last) {
+		iova_bitmap_set(dirty, pg << d->page_shift, d->page_size);
+		xa_erase(&d->pages, pg);
+		d->ndirty--;
+	}
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+static const struct vfio_log_ops mdv_log_ops = {
+	.log_start = mdv_log_start,
+	.log_stop = mdv_log_stop,
+	.log_read_and_clear = mdv_log_report,
+};
+
+void mdv_dirty_register(struct mdv_device *mdv)
+{
+	mdv->core.vdev.log_ops = &mdv_log_ops;
+}
+
+MODULE_IMPORT_NS(IOMMUFD);
+
+#else
+
+void mdv_dirty_register(struct mdv_device *mdv)
+{
+	dev_info_once(mdv_dev(mdv),
+		      "no DMA logging: kernel built without CONFIG_IOMMUFD_DRIVER, the vfio core could not deliver reports\n");
+}
+
+#endif

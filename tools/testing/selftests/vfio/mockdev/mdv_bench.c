@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench: save and resume throughput of a 1 GiB device state next to a
+ * memcpy of the same size in the same guest, and the median latency of each
+ * non-data FSM arc. A benchmark, not a test: it reports ratios measured in
+ * one run and asserts nothing about time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mdv_lib.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+#define CHUNK (1024 * 1024)
+#define ARC_RUNS 51
+
+static unsigned int size_mb = 1024;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "mdv_bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	printf("not ok 1 mdv_bench\n");
+	exit(1);
+}
+
+static double memcpy_rate(size_t bytes)
+{
+	uint8_t *src = malloc(bytes), *dst = malloc(CHUNK);
+	double t, best = 0;
+	size_t off;
+	int rep;
+
+	if (!src || !dst)
+		die("malloc", ENOMEM);
+	memset(src, 0x5a, bytes);
+	memset(dst, 0, CHUNK);
+	/* like read(): the whole state through one 1 MiB buffer, best of 3 */
+	for (rep = 0; rep < 3; rep++) {
+		t = mdv_now();
+		for (off = 0; off < bytes; off += CHUNK)
+			memcpy(dst, src + off, CHUNK);
+		t = mdv_now() - t;
+		if (bytes / t > best)
+			best = bytes / t;
+	}
+	free(src);
+	free(dst);
+	return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void bench_arc(struct mdv_dev *d, uint32_t from, uint32_t to)
+{
+	double lat[ARC_RUNS], t;
+	int i, fd, ret;
+
+	for (i = 0; i < ARC_RUNS; i++) {
+		ret = mdv_set_state(d, from, &fd);
+		if (ret)
+			die("set from-state", ret);
+		t = mdv_now();
+		ret = mdv_set_state(d, to, NULL);
+		lat[i] = mdv_now() - t;
+		if (ret)
+			die("set state", ret);
+		if (fd >= 0)
+			close(fd);
+		mdv_set_state(d, S(RUNNING), NULL);
+	}
+	qsort(lat, ARC_RUNS, sizeof(lat[0]), cmp_double);
+	printf("# transition %-12s -> %-12s median %8.1f us\n", mdv_state_name(from),
+	       mdv_state_name(to), lat[ARC_RUNS / 2] * 1e6);
+}
+
+int main(int argc, char **argv)
+{
+	char bdfs[MDV_MAX_DEVS][32];
+	struct mdv_dev src, dst;
+	double t_save, t_load, t_verify, mc;
+	uint64_t size, n, off;
+	uint8_t *stream;
+	int sfd, dfd, ret, i;
+	ssize_t r;
+
+	if (argc > 1)
+		size_mb = atoi(argv[1]);
+	printf("TAP version 13\n1..1\n");
+	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+		die("need two devices bound to mockdev-vfio-pci", ENODEV);
+	for (i = 0; i < 2; i++) {
+		if (mdv_param_u32(bdfs[i], "state_size_mb", size_mb) ||
+		    mdv_param_u32(bdfs[i], "dirty_rate", 0))
+			die("devlink param set", EIO);
+	}
+	ret = mdv_open(&src, bdfs[0], MDV_MODE_CONTAINER);
+	if (!ret)
+		ret = mdv_open(&dst, bdfs[1], MDV_MODE_CONTAINER);
+	if (ret)
+		die("open", ret);
+
+	ret = mdv_set_state(&src, S(STOP), NULL);
+	if (!ret)
+		ret = mdv_data_size(&src, &size);
+	if (ret)
+		die("data size", ret);
+	stream = malloc(size);
+	if (!stream)
+		die("malloc stream", ENOMEM);
+	memset(stream, 0, size);	/* fault it in before timing */
+
+	ret = mdv_set_state(&src, S(STOP_COPY), &sfd);
+	if (ret)
+		die("STOP_COPY", ret);
+	t_save = mdv_now();
+	for (n = 0; (r = read(sfd, stream + n, size - n < CHUNK ? size - n : CHUNK)) > 0; n += r)
+		;
+	t_save = mdv_now() - t_save;
+	if (r < 0 || n != size)
+		die("read stream", r < 0 ? errno : EIO);
+	close(sfd);
+
+	ret = mdv_set_state(&dst, S(RESUMING), &dfd);
+	if (ret)
+		die("RESUMING", ret);
+	t_load = mdv_now();
+	for (off = 0; off < size; off += r) {
+		r = write(dfd, stream + off, size - off < CHUNK ? size - off : CHUNK);
+		if (r <= 0)
+			die("write stream", errno);
+	}
+	t_load = mdv_now() - t_load;
+	t_verify = mdv_now();
+	ret = mdv_set_state(&dst, S(STOP), NULL);
+	t_verify = mdv_now() - t_verify;
+	if (ret)
+		die("RESUMING -> STOP", ret);
+	close(dfd);
+	free(stream);
+	if (mdv_digest(bdfs[0]) != mdv_digest(bdfs[1]))
+		die("digest mismatch", EIO);
+
+	mc = memcpy_rate((uint64_t)size_mb << 20);
+	printf("# bench: state %u MiB, stream %lu bytes, reads/writes of 1 MiB\n",
+	       size_mb, (unsigned long)size);
+	printf("# memcpy          %8.0f MiB/s\n", mc / 1048576);
+	printf("# save (read)     %8.0f MiB/s  ratio %.2f\n",
+	       size / t_save / 1048576, size / t_save / mc);
+	printf("# resume (write)  %8.0f MiB/s  ratio %.2f\n",
+	       size / t_load / 1048576, size / t_load / mc);
+	printf("# resume verify (RESUMING -> STOP, digest) %.3f s\n", t_verify);
+
+	mdv_set_state(&src, S(RUNNING), NULL);
+	mdv_set_state(&dst, S(RUNNING), NULL);
+	mdv_close(&src);
+	for (i = 0; i < 2; i++)
+		mdv_param_u32(bdfs[i], "state_size_mb", 1);
+	ret = mdv_open(&src, bdfs[0], MDV_MODE_CONTAINER);
+	if (ret)
+		die("reopen", ret);
+	bench_arc(&src, S(RUNNING), S(RUNNING_P2P));
+	bench_arc(&src, S(RUNNING_P2P), S(RUNNING));
+	bench_arc(&src, S(RUNNING_P2P), S(STOP));
+	bench_arc(&src, S(STOP), S(RUNNING_P2P));
+	bench_arc(&src, S(RUNNING), S(PRE_COPY));
+	bench_arc(&src, S(PRE_COPY), S(RUNNING));
+	bench_arc(&src, S(PRE_COPY), S(PRE_COPY_P2P));
+	bench_arc(&src, S(STOP), S(STOP_COPY));
+	bench_arc(&src, S(STOP_COPY), S(STOP));
+	bench_arc(&src, S(STOP), S(RESUMING));
+	mdv_close(&src);
+	mdv_close(&dst);
+	printf("ok 1 mdv_bench\n");
+	return 0;
+}
