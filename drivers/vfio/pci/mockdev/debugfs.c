@@ -3,6 +3,7 @@
  * debugfs: /sys/kernel/debug/mockdev-vfio-pci/<pci address>/
  *   state       current migration state (name)
  *   digest      xxh64 of the whole device state, hex
+ *   params      the knobs, one "name value" a line
  *   fail_arc    fail the next N FSM arcs; the device goes to ERROR
  *   fail_read   fail the next N saving-FD reads with fail_errno
  *   fail_write  fail the next N resuming-FD writes with fail_errno
@@ -12,6 +13,7 @@
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
+#include <linux/string_choices.h>
 
 #include "mockdev.h"
 
@@ -49,6 +51,29 @@ static int mdv_digest_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_digest);
 
+/* The knobs as devlink shows them, one "name value" a line */
+static int mdv_params_show(struct seq_file *s, void *unused)
+{
+	struct mdv_device *mdv = s->private;
+	struct mdv_params p;
+
+	mutex_lock(&mdv->state_mutex);
+	p = mdv->params;
+	mdv_state_unlock(mdv);
+	seq_printf(s, "state_size_mb %u\ndirty_rate %u\nalloc_latency_ms %u\n",
+		   p.state_size_mb, p.dirty_rate, p.alloc_latency_ms);
+	seq_printf(s, "quiesce_latency_ms %u\nresume_latency_ms %u\nseed %u\n",
+		   p.quiesce_latency_ms, p.resume_latency_ms, p.seed);
+	seq_printf(s, "p2p %s\nprecopy %s\n", str_true_false(p.p2p),
+		   str_true_false(p.precopy));
+	seq_printf(s, "log_max_ranges %u\nlog_max_span_gb %u\n",
+		   p.log_max_ranges, p.log_max_span_gb);
+	seq_printf(s, "log_page_sizes %u\ndma_rate %u\n", p.log_page_sizes,
+		   p.dma_rate);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mdv_params);
+
 void mdv_debugfs_add(struct mdv_device *mdv)
 {
 	struct dentry *dir;
@@ -57,6 +82,7 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	mdv->dbg = dir;
 	debugfs_create_file("state", 0444, dir, mdv, &mdv_state_fops);
 	debugfs_create_file("digest", 0444, dir, mdv, &mdv_digest_fops);
+	debugfs_create_file("params", 0444, dir, mdv, &mdv_params_fops);
 	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
 	debugfs_create_atomic_t("fail_read", 0600, dir,
 				&mdv->faults.fail_read);

@@ -301,10 +301,32 @@ uint64_t mdv_digest(const char *bdf)
 	return strtoull(buf, NULL, 16);
 }
 
+/* The knob's current value, from debugfs; 0 if found */
+static int param_get(const char *bdf, const char *name, char *val, size_t len)
+{
+	char buf[1024], *line, *save = NULL;
+	size_t n = strlen(name);
+
+	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			snprintf(val, len, "%s", line + n + 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int mdv_param(const char *bdf, const char *name, const char *value)
 {
-	char cmd[256];
+	char cmd[256], cur[64];
 	int ret;
+
+	/* devlink costs a fork and exec: skip it when nothing changes */
+	if (!param_get(bdf, name, cur, sizeof(cur)) && !strcmp(cur, value))
+		return 0;
 
 	snprintf(cmd, sizeof(cmd),
 		 "devlink dev param set pci/%s name %s value %s cmode runtime 2>/dev/null",
