@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # mockdev-vfio-pci. kbuild (make -C $KDIR M=$PWD) reads Kbuild, not this file.
 #
+#   make demo     the reference migration engine reproducing the seeds'
+#                 measurements (precopy initial data; parallel transitions)
 #   make check    provision, lint, build, run the kselftests in QEMU guests
 #                 (LANES="stock full" by default; LANES=stock for one lane)
 #   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies
@@ -15,7 +17,11 @@ VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: check bench lint deps module kernel clean
+.PHONY: demo check bench lint deps module kernel clean
+
+demo:
+	MDV_RUN=demo LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),4G) \
+		bash $(VM)/check.sh
 
 check:
 	bash $(VM)/check.sh

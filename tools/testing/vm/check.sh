@@ -6,6 +6,7 @@
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
+#   MDV_RUN=demo        run the demo instead of the tests (make demo)
 # plus everything run-lane.sh reads (ACCEL, VM_MEM, VM_TIMEOUT, ...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,10 @@ mkdir -p "$build/tests"
 make -s -C "$st" OUTPUT="$build/tests" KHDR_INCLUDES="-isystem $hdr/include" \
 	KSFT_DIR="$src/tools/testing/selftests"
 cp "$st/settings" "$build/tests/"
+make -s -C "$top/tools/mdv-migrate" OUTPUT="$build/tests" \
+	KHDR_INCLUDES="-isystem $hdr/include"
+cp "$top/tools/mdv-migrate/mdv_migrate_test.sh" "$build/tests/mdv_migrate_test"
+cp "$top/tools/mdv-migrate/demo.sh" "$build/tests/demo.sh"
 
 kdir_for() {
 	case "$1" in

@@ -20,8 +20,14 @@ for d in /sys/bus/pci/devices/*; do
 done
 echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
 
-if [ "${MDV_RUN:-}" = bench ]; then
-	./tests/mdv_bench "${MDV_BENCH_MB:-1024}"
+if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
+	if [ "$MDV_RUN" = bench ]; then
+		./tests/mdv_bench "${MDV_BENCH_MB:-1024}"
+	else
+		echo "TAP version 13"
+		echo "1..1"
+		./tests/demo.sh
+	fi
 	rc=$?
 	rmmod mockdev_vfio_pci
 	exit $rc
