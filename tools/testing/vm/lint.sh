@@ -15,15 +15,22 @@ fail=0
 mapfile -t files < <(cd "$top" && git ls-files '*.c' '*.h' 2>/dev/null ||
 	find drivers include tools -name '*.[ch]')
 cp=(perl "$src/scripts/checkpatch.pl" --strict --no-tree --terse --show-types)
-kfiles=() ufiles=()
+kfiles=() ufiles=() tfiles=()
 for f in "${files[@]}"; do
-	case "$f" in tools/*) ufiles+=("$f") ;; *) kfiles+=("$f") ;; esac
+	case "$f" in
+	tools/*) ufiles+=("$f") ;;
+	*/trace.h) tfiles+=("$f") ;;
+	*) kfiles+=("$f") ;;
+	esac
 done
 # Userspace kselftests: kselftest_harness.h macros trip checks meant for
 # kernel code (FIXTURE_DATA(x) *self reads as a multiplication, TEST_F
 # generators are not expressions, its EXPECT_* need braces in if/else).
 out=$(cd "$top" && {
 	"${cp[@]}" --ignore FILE_PATH_CHANGES -f "${kfiles[@]}"
+	# TRACE_EVENT's layout is the kernel-wide idiom for trace headers
+	"${cp[@]}" --ignore FILE_PATH_CHANGES,PARENTHESIS_ALIGNMENT,OPEN_ENDED_LINE \
+		-f "${tfiles[@]}"
 	"${cp[@]}" --ignore FILE_PATH_CHANGES,SPACING,COMPLEX_MACRO,MACRO_ARG_REUSE,BRACES \
 		-f "${ufiles[@]}"
 } 2>&1 | grep -E ':[0-9]+: (ERROR|WARNING|CHECK)' || true)

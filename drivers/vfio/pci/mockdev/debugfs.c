@@ -4,6 +4,7 @@
  *   state       current migration state (name)
  *   digest      xxh64 of the whole device state, hex
  *   params      the knobs, one "name value" a line
+ *   stats       counters: arcs, failures, bytes saved/loaded, reports
  *   fail_arc    fail the next N FSM arcs; the device goes to ERROR
  *   fail_read   fail the next N saving-FD reads with fail_errno
  *   fail_write  fail the next N resuming-FD writes with fail_errno
@@ -74,6 +75,20 @@ static int mdv_params_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_params);
 
+static int mdv_stats_show(struct seq_file *s, void *unused)
+{
+	struct mdv_device *mdv = s->private;
+	struct mdv_stats *st = &mdv->stats;
+
+	seq_printf(s, "arcs %lld\narc_failures %lld\n",
+		   atomic64_read(&st->arcs), atomic64_read(&st->arc_failures));
+	seq_printf(s, "saved_bytes %lld\nloaded_bytes %lld\n",
+		   atomic64_read(&st->saved), atomic64_read(&st->loaded));
+	seq_printf(s, "dma_reports %lld\n", atomic64_read(&st->reports));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mdv_stats);
+
 void mdv_debugfs_add(struct mdv_device *mdv)
 {
 	struct dentry *dir;
@@ -83,6 +98,7 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	debugfs_create_file("state", 0444, dir, mdv, &mdv_state_fops);
 	debugfs_create_file("digest", 0444, dir, mdv, &mdv_digest_fops);
 	debugfs_create_file("params", 0444, dir, mdv, &mdv_params_fops);
+	debugfs_create_file("stats", 0444, dir, mdv, &mdv_stats_fops);
 	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
 	debugfs_create_atomic_t("fail_read", 0600, dir,
 				&mdv->faults.fail_read);

@@ -22,6 +22,7 @@
 #include <linux/vfio.h>
 
 #include "mockdev.h"
+#include "trace.h"
 
 void mdv_dirty_init(struct mdv_device *mdv)
 {
@@ -248,6 +249,7 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 	struct mdv_dirty *d = &mdv->dirty;
 	unsigned long pg, first, last;
+	u64 reported = 0;
 	void *entry;
 	int ret = 0;
 
@@ -272,9 +274,12 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 		iova_bitmap_set(dirty, pg << d->page_shift, d->page_size);
 		xa_erase(&d->pages, pg);
 		d->ndirty--;
+		reported++;
 	}
 out:
+	atomic64_inc(&mdv->stats.reports);
 	mutex_unlock(&d->lock);
+	trace_mdv_dma_report(mdv_name(mdv), iova, length, reported, ret);
 	return ret;
 }
 

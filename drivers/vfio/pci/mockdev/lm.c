@@ -18,6 +18,9 @@
 
 #include "mockdev.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 #define MDV_HDR_SIZE	sizeof(struct mdv_rec_hdr)
 
 /**
@@ -156,7 +159,10 @@ static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
 			migf->in_rec = false;
 	}
 out:
+	if (done)
+		atomic64_add(done, &mdv->stats.saved);
 	mutex_unlock(&migf->lock);
+	trace_mdv_data(mdv_name(mdv), true, len, done ? done : ret);
 	return done ? done : ret;
 }
 
@@ -220,6 +226,7 @@ unlock:
 	if (ret)
 		return ret;
 
+	trace_mdv_precopy_info(mdv_name(mdv), p.initial, p.dirty);
 	/* Never echo user input back: flags is output-only and zero. */
 	info.flags = 0;
 	info.initial_bytes = p.initial;
@@ -362,7 +369,10 @@ reject:
 	migf->error = ret;
 	done = 0;
 out:
+	if (done)
+		atomic64_add(done, &mdv->stats.loaded);
 	mutex_unlock(&migf->lock);
+	trace_mdv_data(mdv_name(mdv), false, len, done ? done : ret);
 	return done ? done : ret;
 }
 
@@ -605,8 +615,9 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 			   enum vfio_device_mig_state new_state)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
-	enum vfio_device_mig_state next;
+	enum vfio_device_mig_state cur, next;
 	struct file *res = NULL;
+	u64 t0;
 	int ret;
 
 	/* Only the device enters ERROR; the user cannot ask for it. */
@@ -626,9 +637,16 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 			res = ERR_PTR(ret);
 			break;
 		}
+		t0 = ktime_get_ns();
+		cur = mdv->mig_state;
 		res = mdv_step(mdv, next);
-		if (IS_ERR(res))
+		trace_mdv_arc(mdv_name(mdv), cur, next, ktime_get_ns() - t0,
+			      PTR_ERR_OR_ZERO(res));
+		atomic64_inc(&mdv->stats.arcs);
+		if (IS_ERR(res)) {
+			atomic64_inc(&mdv->stats.arc_failures);
 			break;
+		}
 		mdv->mig_state = next;
 		if (WARN_ON(res && next != new_state)) {
 			fput(res);

@@ -45,6 +45,15 @@ struct mdv_faults {
 
 struct mdv_migf;
 
+/* Statistics (debugfs "stats"), bumped from several contexts */
+struct mdv_stats {
+	atomic64_t arcs;
+	atomic64_t arc_failures;
+	atomic64_t saved;	/* bytes read from saving FDs */
+	atomic64_t loaded;	/* bytes written to resuming FDs */
+	atomic64_t reports;	/* DMA logging report windows */
+};
+
 /**
  * struct mdv_dirty - DMA logging state (dirty.c)
  * @lock: protects everything below
@@ -88,6 +97,7 @@ struct mdv_dirty {
  * @params: knobs
  * @faults: fault injection switches
  * @dirty: DMA logging
+ * @stats: counters for debugfs
  * @devlink: devlink instance carrying the knobs
  * @dbg: debugfs directory
  */
@@ -106,6 +116,7 @@ struct mdv_device {
 	struct mdv_params params;
 	struct mdv_faults faults;
 	struct mdv_dirty dirty;
+	struct mdv_stats stats;
 	struct devlink *devlink;
 	struct dentry *dbg;
 };
@@ -118,6 +129,11 @@ static inline struct mdv_device *mdv_from_vdev(struct vfio_device *vdev)
 static inline struct device *mdv_dev(struct mdv_device *mdv)
 {
 	return &mdv->core.pdev->dev;
+}
+
+static inline const char *mdv_name(struct mdv_device *mdv)
+{
+	return pci_name(mdv->core.pdev);
 }
 
 /* vfio_dev.c */
