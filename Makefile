@@ -12,12 +12,13 @@
 #   make module   build the driver against Debian's stock 6.12 headers
 #                 (or KDIR=/path/to/kernel/build)
 #   make kernel   build (or reuse) the full-lane debug kernel
+#   make dkms-install   install with DKMS for the running kernel (root)
 #   make clean
 VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: demo check bench lint deps module kernel clean
+.PHONY: demo check bench lint deps module kernel clean dkms-install
 
 demo:
 	MDV_RUN=demo LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),4G) \
@@ -38,6 +39,13 @@ deps:
 
 module: deps
 	$(MAKE) -C $(or $(KDIR),$(shell bash $(VM)/fetch-kernel.sh)/root/usr/src/linux-headers-$(DEB_KABI)-amd64) M=$(CURDIR) modules
+
+DKMS_VER := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' tools/dkms/dkms.conf)
+DKMS_SRC := /usr/src/mockdev-vfio-pci-$(DKMS_VER)
+dkms-install:
+	rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)
+	cp -r Kbuild drivers include tools/dkms/dkms.conf $(DKMS_SRC)/
+	dkms install mockdev-vfio-pci/$(DKMS_VER)
 
 kernel: deps
 	bash $(VM)/build-full-kernel.sh

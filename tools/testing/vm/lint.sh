@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make lint: checkpatch --strict on all our C and headers, then a W=1 build
-# with sparse (C=2) against the stock 6.12 headers. Any finding fails.
+# with sparse (C=2) against the stock 6.12 headers, and a DKMS build of
+# tools/dkms/dkms.conf against them. Any finding fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
@@ -49,5 +50,6 @@ if ! make -s -C "$kdir" M="$tmp" W=1 C=2 CHECK="sparse -Wno-decl" modules >"$tmp
 	echo "lint: W=1/sparse build not clean" >&2
 	fail=1
 fi
+bash "$top/tools/dkms/dkms-test.sh" || fail=1
 [ "$fail" = 0 ] && echo "lint: checkpatch --strict, W=1 and sparse clean (${#files[@]} files)"
 exit "$fail"
