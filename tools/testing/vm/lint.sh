@@ -50,6 +50,13 @@ if ! make -s -C "$kdir" M="$tmp" W=1 C=2 CHECK="sparse -Wno-decl" modules >"$tmp
 	echo "lint: W=1/sparse build not clean" >&2
 	fail=1
 fi
+out=$(cd "$top" && perl "$src/scripts/kernel-doc" -none -Wall \
+	drivers/vfio/pci/mockdev/*.[ch] 2>&1)
+if [ -n "$out" ]; then
+	printf '%s\n' "$out"
+	echo "lint: kernel-doc warnings" >&2
+	fail=1
+fi
 bash "$top/tools/dkms/dkms-test.sh" || fail=1
 [ "$fail" = 0 ] && echo "lint: checkpatch --strict, W=1 and sparse clean (${#files[@]} files)"
 exit "$fail"

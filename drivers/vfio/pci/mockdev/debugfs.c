@@ -89,6 +89,10 @@ static int mdv_stats_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_stats);
 
+/**
+ * mdv_debugfs_add - create the device's debugfs directory and files
+ * @mdv: device, fully initialised
+ */
 void mdv_debugfs_add(struct mdv_device *mdv)
 {
 	struct dentry *dir;
@@ -108,17 +112,27 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	mdv_mock_debugfs(mdv, debugfs_create_dir("mock", dir));
 }
 
+/**
+ * mdv_debugfs_remove - remove the device's debugfs directory
+ * @mdv: device
+ */
 void mdv_debugfs_remove(struct mdv_device *mdv)
 {
 	debugfs_remove_recursive(mdv->dbg);
 	mdv->dbg = NULL;
 }
 
+/**
+ * mdv_debugfs_init - create the driver's debugfs root
+ */
 void mdv_debugfs_init(void)
 {
 	mdv_dbg_root = debugfs_create_dir(MDV_DRV_NAME, NULL);
 }
 
+/**
+ * mdv_debugfs_exit - remove the driver's debugfs root and all below it
+ */
 void mdv_debugfs_exit(void)
 {
 	debugfs_remove_recursive(mdv_dbg_root);

@@ -187,6 +187,12 @@ static const struct devlink_param mdv_devlink_params[] = {
 static const struct devlink_ops mdv_devlink_ops = {
 };
 
+/**
+ * mdv_devlink_register - create the devlink instance carrying the knobs
+ * @mdv: device; its pci_dev names the instance (pci/<BDF>)
+ *
+ * Return: 0 or -errno.
+ */
 int mdv_devlink_register(struct mdv_device *mdv)
 {
 	struct mdv_devlink_priv *priv;
@@ -213,6 +219,10 @@ int mdv_devlink_register(struct mdv_device *mdv)
 	return 0;
 }
 
+/**
+ * mdv_devlink_unregister - remove the devlink instance
+ * @mdv: device
+ */
 void mdv_devlink_unregister(struct mdv_device *mdv)
 {
 	struct devlink *devlink = mdv->devlink;

@@ -24,6 +24,10 @@
 #include "mockdev.h"
 #include "trace.h"
 
+/**
+ * mdv_dirty_init - initialise the DMA logging state
+ * @mdv: device
+ */
 void mdv_dirty_init(struct mdv_device *mdv)
 {
 	struct mdv_dirty *d = &mdv->dirty;
@@ -33,6 +37,10 @@ void mdv_dirty_init(struct mdv_device *mdv)
 	d->ranges = RB_ROOT_CACHED;
 }
 
+/**
+ * mdv_dirty_uninit - stop DMA logging and free its state
+ * @mdv: device
+ */
 void mdv_dirty_uninit(struct mdv_device *mdv)
 {
 	mdv_dirty_stop(mdv);
@@ -289,6 +297,10 @@ static const struct vfio_log_ops mdv_log_ops = {
 	.log_read_and_clear = mdv_log_report,
 };
 
+/**
+ * mdv_dirty_register - offer DMA logging where the kernel can deliver it
+ * @mdv: device
+ */
 void mdv_dirty_register(struct mdv_device *mdv)
 {
 	mdv->core.vdev.log_ops = &mdv_log_ops;
@@ -298,6 +310,10 @@ MODULE_IMPORT_NS(IOMMUFD);
 
 #else
 
+/**
+ * mdv_dirty_register - offer DMA logging where the kernel can deliver it
+ * @mdv: device
+ */
 void mdv_dirty_register(struct mdv_device *mdv)
 {
 	dev_info_once(mdv_dev(mdv),

@@ -611,6 +611,16 @@ static struct file *mdv_step(struct mdv_device *mdv,
 	return res;
 }
 
+/**
+ * mdv_set_state - migration_set_state: step the FSM to @new_state
+ * @vdev: vfio device
+ * @new_state: requested state
+ *
+ * Steps through vfio_mig_get_next_state() one arc at a time. A rejected
+ * request leaves the state unchanged; a failed device step leaves ERROR.
+ *
+ * Return: the new data FD's file, NULL, or an ERR_PTR.
+ */
 struct file *mdv_set_state(struct vfio_device *vdev,
 			   enum vfio_device_mig_state new_state)
 {
@@ -660,6 +670,13 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 	return res;
 }
 
+/**
+ * mdv_get_state - migration_get_state
+ * @vdev: vfio device
+ * @state: where to store the current state
+ *
+ * Return: 0.
+ */
 int mdv_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
@@ -670,10 +687,15 @@ int mdv_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
 	return 0;
 }
 
-/*
- * VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: exactly what a STOP_COPY from now would
- * produce. Within a saving session that is what is left of it (including
- * the unread part of the current record); otherwise a whole new stream.
+/**
+ * mdv_get_data_size - migration_get_data_size (MIG_DATA_SIZE)
+ * @vdev: vfio device
+ * @len: bytes a STOP_COPY from now would produce, exactly
+ *
+ * Within a saving session that is what is left of it (including the unread
+ * part of the current record); otherwise a whole new stream.
+ *
+ * Return: 0.
  */
 int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len)
 {

@@ -1008,6 +1008,12 @@ const struct mdv_backend_ops mdv_mock_ops = {
 
 /* ----- debugfs views ----- */
 
+/**
+ * mdv_mock_digest - xxh64 of the whole device state
+ * @mdv: device
+ *
+ * Return: the digest, as the END record carries it.
+ */
 u64 mdv_mock_digest(struct mdv_device *mdv)
 {
 	struct mock_dev *m = to_mock(mdv);
@@ -1085,6 +1091,11 @@ static int mock_dma_mode_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mock_dma_mode);
 
+/**
+ * mdv_mock_debugfs - the device model's debugfs files
+ * @mdv: device
+ * @dir: the directory to create them in
+ */
 void mdv_mock_debugfs(struct mdv_device *mdv, struct dentry *dir)
 {
 	struct mock_dev *m = to_mock(mdv);

@@ -78,7 +78,10 @@ int mdv_params_lock(struct mdv_device *mdv)
 	return 0;
 }
 
-/* Feature switches become the migration_flags the core checks arcs with. */
+/**
+ * mdv_update_features - derive migration_flags from the feature knobs
+ * @mdv: device, state_mutex held (or not yet registered)
+ */
 void mdv_update_features(struct mdv_device *mdv)
 {
 	unsigned int flags = VFIO_MIGRATION_STOP_COPY;
