@@ -6,6 +6,9 @@
  *   params      the knobs, one "name value" a line
  *   stats       counters: arcs, failures, bytes saved/loaded, reports
  *   fail_arc    fail the next N FSM arcs; the device goes to ERROR
+ *   fail_arc_from, fail_arc_to   ... only this arc (state numbers; ~0 any)
+ *   fail_alloc  fail the next N data session allocations (-ENOMEM)
+ *   fail_log_start, fail_log_report   fail DMA logging (-EIO)
  *   fail_read   fail the next N saving-FD reads with fail_errno
  *   fail_write  fail the next N resuming-FD writes with fail_errno
  *   fail_errno  positive errno for fail_read / fail_write (default 5, EIO)
@@ -104,6 +107,15 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	debugfs_create_file("params", 0444, dir, mdv, &mdv_params_fops);
 	debugfs_create_file("stats", 0444, dir, mdv, &mdv_stats_fops);
 	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
+	debugfs_create_u32("fail_arc_from", 0600, dir,
+			   &mdv->faults.fail_arc_from);
+	debugfs_create_u32("fail_arc_to", 0600, dir, &mdv->faults.fail_arc_to);
+	debugfs_create_atomic_t("fail_alloc", 0600, dir,
+				&mdv->faults.fail_alloc);
+	debugfs_create_atomic_t("fail_log_start", 0600, dir,
+				&mdv->faults.fail_log_start);
+	debugfs_create_atomic_t("fail_log_report", 0600, dir,
+				&mdv->faults.fail_log_report);
 	debugfs_create_atomic_t("fail_read", 0600, dir,
 				&mdv->faults.fail_read);
 	debugfs_create_atomic_t("fail_write", 0600, dir,

@@ -199,6 +199,8 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 	/* the core checks neither: a tracker granule is a power of two */
 	if (!is_power_of_2(*page_size) || *page_size < SZ_4K)
 		return -EINVAL;
+	if (atomic_dec_if_positive(&mdv->faults.fail_log_start) >= 0)
+		return -EIO;
 
 	mutex_lock(&d->lock);
 	if (d->active) {
@@ -264,6 +266,10 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 	mutex_lock(&d->lock);
 	if (!d->active) {
 		ret = -EINVAL;
+		goto out;
+	}
+	if (atomic_dec_if_positive(&mdv->faults.fail_log_report) >= 0) {
+		ret = -EIO;	/* nothing was cleared: a retry reports it all */
 		goto out;
 	}
 	/* The core does not check the window against what was started. */

@@ -389,6 +389,8 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 	struct mdv_migf *migf;
 	struct file *filp;
 
+	if (atomic_dec_if_positive(&mdv->faults.fail_alloc) >= 0)
+		return ERR_PTR(-ENOMEM);
 	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
 	if (!migf)
 		return ERR_PTR(-ENOMEM);
@@ -532,6 +534,18 @@ static struct file *mdv_cmd(struct mdv_device *mdv,
 	return ret ? mdv_fail(mdv, ret) : NULL;
 }
 
+/* The fail_arc switch, optionally limited to one arc */
+static bool mdv_fail_arc(struct mdv_device *mdv, enum vfio_device_mig_state cur,
+			 enum vfio_device_mig_state next)
+{
+	u32 from = READ_ONCE(mdv->faults.fail_arc_from);
+	u32 to = READ_ONCE(mdv->faults.fail_arc_to);
+
+	if ((from != U32_MAX && from != cur) || (to != U32_MAX && to != next))
+		return false;
+	return atomic_dec_if_positive(&mdv->faults.fail_arc) >= 0;
+}
+
 /*
  * One arc of the FSM, as vfio_mig_get_next_state() hands them out. Arcs
  * the core never produces for the device's feature set are not listed.
@@ -544,7 +558,7 @@ static struct file *mdv_step(struct mdv_device *mdv,
 	struct file *res;
 	int ret;
 
-	if (atomic_dec_if_positive(&mdv->faults.fail_arc) >= 0)
+	if (mdv_fail_arc(mdv, cur, next))
 		return mdv_fail(mdv, -EIO);
 
 	/* Device-only arcs: no data session starts or ends. */

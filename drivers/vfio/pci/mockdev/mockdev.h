@@ -38,9 +38,14 @@ extern struct mdv_params mdv_default_params;
 /* Fault injection switches (debugfs), netdevsim style */
 struct mdv_faults {
 	atomic_t fail_arc;	/* fail the next N arcs (device -> ERROR) */
+	u32 fail_arc_from;	/* ... only arcs from this state (~0: any) */
+	u32 fail_arc_to;	/* ... only arcs to this state (~0: any) */
 	atomic_t fail_read;	/* fail the next N data reads ... */
 	atomic_t fail_write;	/* ... and writes, consuming nothing */
 	u32 fail_errno;		/* errno for fail_read/fail_write (default EIO) */
+	atomic_t fail_alloc;	/* fail the next N session allocations */
+	atomic_t fail_log_start;	/* fail the next N DMA logging starts */
+	atomic_t fail_log_report;	/* ... and reports, with -EIO */
 };
 
 struct mdv_migf;
