@@ -84,6 +84,12 @@ for lane in $LANES; do
 done
 
 echo
+# figures the reliability and conformance tests print, as they printed them
+for lane in $LANES; do
+	grep -aE '^(fuzz|faults|stream-fuzz|conformance [^:]+|# dma exactness): ' \
+		"$build/$lane/result.log" 2>/dev/null |
+		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
+done
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$rc" = 0 ] && [ "$fail" = 0 ]

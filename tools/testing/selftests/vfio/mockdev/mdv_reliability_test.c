@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reliability: every fault switch (and FAILSLAB scoped to the driver)
+ * leaves a documented state, reset recovers, a new migration then works and
+ * nothing leaks; mutated streams never bring wrong state to RUNNING;
+ * concurrent users, a reader killed mid-read and unbinding with a session
+ * open crash nothing (KASAN, lockdep and kmemleak in the full lane watch).
+ *
+ * Prints "faults: N injected, N unrecovered, N leaks" and
+ * "stream-fuzz: N streams, N accepted-bad".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "mdv_lib.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+#define DBG "/sys/kernel/debug"
+
+FIXTURE(rel) {
+	char bdf[2][32];
+	struct mdv_dev src, dst;
+};
+
+FIXTURE_SETUP(rel)
+{
+	char bdfs[MDV_MAX_DEVS][32];
+	int i;
+
+	self->src.fd = -1;
+	self->dst.fd = -1;
+	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+		SKIP(return, "need two functions bound to mockdev-vfio-pci");
+	for (i = 0; i < 2; i++) {
+		snprintf(self->bdf[i], sizeof(self->bdf[i]), "%s", bdfs[i]);
+		ASSERT_EQ(0, mdv_param(bdfs[i], "p2p", "true"));
+		ASSERT_EQ(0, mdv_param(bdfs[i], "precopy", "true"));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "state_size_mb", 2));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dirty_rate", 0));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dma_rate", 0));
+	}
+	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+}
+
+FIXTURE_TEARDOWN(rel)
+{
+	if (self->src.fd >= 0)
+		mdv_close(&self->src);
+	if (self->dst.fd >= 0)
+		mdv_close(&self->dst);
+}
+
+static int sysfs_put(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int sysfs_get(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n < 0 ? -errno : 0;
+}
+
+static uint32_t state_of(struct mdv_dev *d)
+{
+	uint32_t st = ~0U;
+
+	mdv_get_state(d, &st);
+	return st;
+}
+
+/* After a fault: reset both, then a full migration must work */
+static int recover(FIXTURE_DATA(rel) *self)
+{
+	if (mdv_reset(&self->src) || mdv_reset(&self->dst))
+		return -1;
+	if (state_of(&self->src) != S(RUNNING) ||
+	    state_of(&self->dst) != S(RUNNING))
+		return -1;
+	if (mdv_migrate(&self->src, &self->dst, 1 << 20, 0))
+		return -1;
+	if (mdv_digest(self->bdf[0]) != mdv_digest(self->bdf[1]))
+		return -1;
+	return mdv_set_state(&self->src, S(RUNNING), NULL);
+}
+
+static int kmemleak_leaks(void)
+{
+	static char buf[1 << 16];
+	int fd, n, leaks = 0;
+	char *p;
+
+	if (sysfs_put(DBG "/kmemleak", "scan"))
+		return -1;
+	fd = open(DBG "/kmemleak", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = 0;
+		for (p = buf; (p = strstr(p, "unreferenced object")); p++)
+			leaks++;
+	}
+	close(fd);
+	return leaks;
+}
+
+/* The module's text, for FAILSLAB's stack filter */
+static int module_range(unsigned long *start, unsigned long *end)
+{
+	char line[256], name[64];
+	unsigned long size, base;
+	FILE *f = fopen("/proc/modules", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %lu %*s %*s %*s %lx", name, &size,
+			   &base) == 3 && !strcmp(name, "mockdev_vfio_pci")) {
+			fclose(f);
+			*start = base;
+			*end = base + size;
+			return base ? 0 : -1;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+TEST_F_TIMEOUT(rel, fault_injection, 900)
+{
+	struct mdv_range r = { 0x100000, 0x10000 };
+	int injected = 0, unrecovered = 0, leaks, fd, i, ret;
+	unsigned long ms, me;
+	uint64_t ps, bm[1];
+	char v[64];
+	uint8_t b[64];
+
+	/* a given arc, the next time: ERROR, documented */
+	snprintf(v, sizeof(v), "%u", S(RUNNING_P2P));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_arc_from", v));
+	snprintf(v, sizeof(v), "%u", S(STOP));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_arc_to", v));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_arc", "1"));
+	EXPECT_EQ(0, mdv_set_state(&self->src, S(RUNNING_P2P), NULL));
+	EXPECT_EQ(-EIO, mdv_set_state(&self->src, S(STOP), NULL));
+	EXPECT_EQ(S(ERROR), state_of(&self->src));
+	injected++;
+	mdv_dbg_write(self->bdf[0], "fail_arc_from", "4294967295");
+	mdv_dbg_write(self->bdf[0], "fail_arc_to", "4294967295");
+	unrecovered += !!recover(self);
+
+	/* any arc, on a long path: ERROR wherever it hit */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_arc", "1"));
+		ret = mdv_set_state(&self->src, S(STOP_COPY), NULL);
+		EXPECT_EQ(-EIO, ret);
+		EXPECT_EQ(S(ERROR), state_of(&self->src));
+		injected++;
+		unrecovered += !!recover(self);
+	}
+
+	/* allocation while saving and while loading: -ENOMEM, no ERROR */
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_alloc", "1"));
+	EXPECT_EQ(-ENOMEM, mdv_set_state(&self->src, S(STOP_COPY), NULL));
+	EXPECT_EQ(S(STOP), state_of(&self->src));
+	injected++;
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_alloc", "1"));
+	EXPECT_EQ(-ENOMEM, mdv_set_state(&self->dst, S(RESUMING), NULL));
+	EXPECT_EQ(S(STOP), state_of(&self->dst));
+	injected++;
+	unrecovered += !!recover(self);
+
+	/* data reads and writes with a chosen errno: nothing lost */
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_errno", "11"));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_read", "2"));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_errno", "28"));
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_write", "1"));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	EXPECT_EQ(-1, read(fd, b, sizeof(b)));
+	EXPECT_EQ(EAGAIN, errno);
+	close(fd);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	EXPECT_NE(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 0));
+	injected += 2;
+	/* the next try meets the second write fault, consumes it, and fails */
+	mdv_reset(&self->src);
+	mdv_reset(&self->dst);
+	EXPECT_NE(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 0));
+	injected++;
+	mdv_dbg_write(self->bdf[0], "fail_errno", "5");
+	mdv_dbg_write(self->bdf[1], "fail_errno", "5");
+	unrecovered += !!recover(self);
+
+	/* DMA logging start and report */
+	ps = 4096;
+	ret = mdv_log_start(&self->src, &r, 1, &ps);
+	if (ret != -ENOTTY) {
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, mdv_log_stop(&self->src));
+		ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_log_start", "1"));
+		EXPECT_EQ(-EIO, mdv_log_start(&self->src, &r, 1, &ps));
+		injected++;
+		EXPECT_EQ(0, mdv_log_start(&self->src, &r, 1, &ps));
+		ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_log_report", "1"));
+		EXPECT_EQ(-EIO, mdv_log_report(&self->src, r.iova, r.length,
+					       4096, bm));
+		injected++;
+		EXPECT_EQ(0, mdv_log_report(&self->src, r.iova, r.length, 4096, bm));
+		EXPECT_EQ(0, mdv_log_stop(&self->src));
+		unrecovered += !!recover(self);
+	}
+
+	/* FAILSLAB, scoped to allocations made on the driver's behalf */
+	if (!access(DBG "/failslab/times", F_OK) && !module_range(&ms, &me)) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "%#lx", ms);
+		sysfs_put(DBG "/failslab/require-start", t);
+		snprintf(t, sizeof(t), "%#lx", me);
+		sysfs_put(DBG "/failslab/require-end", t);
+		sysfs_put(DBG "/failslab/ignore-gfp-wait", "N");
+		sysfs_put(DBG "/failslab/verbose", "0");
+		sysfs_put(DBG "/failslab/interval", "1");
+		for (i = 0; i < 8; i++) {
+			sysfs_put(DBG "/failslab/times", "1");
+			sysfs_put(DBG "/failslab/probability", "100");
+			switch (i % 4) {
+			case 0:
+				mdv_set_state(&self->src, S(STOP_COPY), NULL);
+				break;
+			case 1:
+				mdv_set_state(&self->dst, S(RESUMING), NULL);
+				break;
+			case 2:
+				ps = 4096;
+				mdv_log_start(&self->src, &r, 1, &ps);
+				mdv_log_stop(&self->src);
+				break;
+			case 3:
+				mdv_set_state(&self->src, S(PRE_COPY), NULL);
+				break;
+			}
+			sysfs_put(DBG "/failslab/probability", "0");
+			if (!sysfs_get(DBG "/failslab/times", t, sizeof(t)) &&
+			    atoi(t) == 0)
+				injected++;
+			unrecovered += !!recover(self);
+		}
+		sysfs_put(DBG "/failslab/require-start", "0");
+		sysfs_put(DBG "/failslab/require-end", "0");
+	} else {
+		printf("# faults: no FAILSLAB debugfs on this kernel\n");
+	}
+
+	mdv_close(&self->src);
+	mdv_close(&self->dst);
+	leaks = kmemleak_leaks();
+	if (leaks < 0) {
+		printf("# faults: no kmemleak on this kernel, leaks not measured\n");
+		leaks = 0;
+	}
+	printf("faults: %d injected, %d unrecovered, %d leaks\n", injected,
+	       unrecovered, leaks);
+	EXPECT_EQ(0, unrecovered);
+	EXPECT_EQ(0, leaks);
+	EXPECT_LE(10, injected);
+}
+
+/* ----- stream mutation ----- */
+
+static int64_t take_stream(struct mdv_dev *d, uint8_t **buf)
+{
+	int64_t n;
+	int fd;
+
+	if (mdv_set_state(d, S(STOP), NULL) ||
+	    mdv_set_state(d, S(STOP_COPY), &fd))
+		return -1;
+	n = mdv_read_stream(fd, buf);
+	close(fd);
+	mdv_set_state(d, S(RUNNING), NULL);
+	return n;
+}
+
+TEST_F_TIMEOUT(rel, stream_mutation, 900)
+{
+	const char *s_n = getenv("MDV_STREAM_FUZZ");
+	int nstreams = s_n ? atoi(s_n) : 200, i, fd, accepted_bad = 0;
+	int rejected = 0, accepted_ok = 0;
+	unsigned int seed = 1234;
+	uint8_t *a, *b2, *m;
+	int64_t la, lb, lm, n;
+	uint64_t want;
+
+	la = take_stream(&self->src, &a);
+	lb = take_stream(&self->src, &b2);
+	ASSERT_LT(0, la);
+	ASSERT_EQ(la, lb);
+	want = mdv_digest(self->bdf[0]);
+	m = malloc(2 * la);
+	ASSERT_NE(NULL, m);
+
+	for (i = 0; i < nstreams; i++) {
+		size_t p = rand_r(&seed) % la, q = rand_r(&seed) % la;
+		size_t len = 1 + rand_r(&seed) % 8192, k;
+
+		memcpy(m, a, la);
+		lm = la;
+		switch (i % 6) {
+		case 0:		/* bit flips */
+			for (k = 0; k <= (size_t)(i / 6) % 4; k++)
+				m[rand_r(&seed) % la] ^= 1 << (rand_r(&seed) % 8);
+			break;
+		case 1:		/* truncation */
+			lm = p;
+			break;
+		case 2:		/* duplicate a span */
+			len = len < la - p ? len : la - p;
+			memcpy(m + p + len, a + p, la - p);
+			lm = la + len;
+			break;
+		case 3:		/* swap two spans */
+			len = len < la - (p > q ? p : q) ? len : la - (p > q ? p : q);
+			memcpy(m + p, a + q, len);
+			memcpy(m + q, a + p, len);
+			break;
+		case 4:		/* splice two sessions */
+			memcpy(m + p, b2 + p, la - p);
+			break;
+		case 5:		/* random bytes over a span */
+			for (k = p; k < p + len && k < (size_t)la; k++)
+				m[k] = rand_r(&seed);
+			break;
+		}
+		ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+		n = mdv_write_all(fd, m, lm, 1 + rand_r(&seed) % 65536);
+		close(fd);
+		if (!mdv_set_state(&self->dst, S(RUNNING), NULL)) {
+			/* only what equals the source may run */
+			if (mdv_digest(self->bdf[1]) != want)
+				accepted_bad++;
+			else
+				accepted_ok++;
+		} else {
+			EXPECT_EQ(S(ERROR), state_of(&self->dst));
+			rejected++;
+			(void)n;
+		}
+		ASSERT_EQ(0, mdv_reset(&self->dst));
+	}
+	printf("# stream-fuzz: %d rejected, %d accepted with the right state\n",
+	       rejected, accepted_ok);
+	printf("stream-fuzz: %d streams, %d accepted-bad\n", nstreams,
+	       accepted_bad);
+	EXPECT_EQ(0, accepted_bad);
+	EXPECT_LT(nstreams / 2, rejected);
+	free(a);
+	free(b2);
+	free(m);
+}
+
+/* ----- concurrency ----- */
+
+/* fd and stop are shared between threads: __atomic accesses only */
+struct conc {
+	struct mdv_dev *d;
+	int fd;
+	int stop;
+	long ops;
+};
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+static void *t_read(void *arg)
+{
+	static __thread uint8_t buf[65536];
+	struct conc *c = arg;
+
+	while (!LOAD(c->stop)) {
+		if (read(LOAD(c->fd), buf, 1 + rand() % sizeof(buf)) > 0)
+			__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *t_info(void *arg)
+{
+	struct conc *c = arg;
+	uint64_t i, d, sz;
+
+	while (!LOAD(c->stop)) {
+		mdv_precopy_info(LOAD(c->fd), &i, &d);
+		mdv_data_size(c->d, &sz);
+		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *t_state(void *arg)
+{
+	static const uint32_t st[] = { S(PRE_COPY), S(PRE_COPY_P2P), S(RUNNING),
+				       S(STOP_COPY), S(STOP), S(RUNNING_P2P) };
+	struct conc *c = arg;
+	int fd, old, k = 0;
+
+	while (!LOAD(c->stop)) {
+		fd = -1;
+		mdv_set_state(c->d, st[k++ % 6], &fd);
+		if (fd >= 0) {
+			old = LOAD(c->fd);
+			STORE(c->fd, fd);
+			usleep(1000);
+			close(old);
+		}
+		if (k % 17 == 0)
+			mdv_reset(c->d);
+		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *t_log(void *arg)
+{
+	struct mdv_range r = { 0x100000, 0x10000 };
+	struct conc *c = arg;
+	uint64_t ps, bm[1];
+
+	while (!LOAD(c->stop)) {
+		ps = 4096;
+		mdv_log_start(c->d, &r, 1, &ps);
+		mdv_log_report(c->d, r.iova, r.length, 4096, bm);
+		mdv_log_stop(c->d);
+		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(rel, concurrent_users, 300)
+{
+	typedef void *(*thread_fn)(void *);
+	static const thread_fn fn[] = { t_read, t_read, t_info, t_state, t_log };
+	struct conc c = { .d = &self->src };
+	pthread_t th[5];
+	int i, fd;
+
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "dirty_rate", 0));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd));
+	c.fd = fd;
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, fn[i], &c));
+	sleep(4);
+	STORE(c.stop, 1);
+	for (i = 0; i < 5; i++)
+		pthread_join(th[i], NULL);
+	close(c.fd);
+	TH_LOG("%ld operations from 5 threads", c.ops);
+	ASSERT_EQ(0, mdv_reset(&self->src));
+	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 3));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+TEST_F_TIMEOUT(rel, reader_killed_mid_read, 120)
+{
+	pid_t pid;
+	int st;
+
+	mdv_close(&self->src);
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 64));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct mdv_dev d;
+		uint8_t *buf;
+		int fd;
+
+		if (mdv_open(&d, self->bdf[0], MDV_MODE_CONTAINER) ||
+		    mdv_set_state(&d, S(STOP_COPY), &fd))
+			_exit(1);
+		mdv_read_stream(fd, &buf);
+		_exit(0);
+	}
+	usleep(300000);
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	/* the device is free again and works */
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 2));
+	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
+	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 9));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+struct unbind_arg {
+	char path[128];
+	char bdf[32];
+	int ret;
+};
+
+static void *t_unbind(void *arg)
+{
+	struct unbind_arg *u = arg;
+
+	u->ret = sysfs_put(u->path, u->bdf);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
+{
+	struct mdv_range r = { 0x100000, 0x10000 };
+	struct unbind_arg u;
+	char path[128];
+	uint64_t ps = 4096;
+	pthread_t th;
+	uint8_t b[16];
+	int fd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(PRE_COPY), &fd));
+	mdv_log_start(&self->dst, &r, 1, &ps);
+	snprintf(u.path, sizeof(u.path), "/sys/bus/pci/devices/%s/driver/unbind",
+		 self->bdf[1]);
+	snprintf(u.bdf, sizeof(u.bdf), "%s", self->bdf[1]);
+	/* unbind waits for the device FD; it is closed while it waits */
+	ASSERT_EQ(0, pthread_create(&th, NULL, t_unbind, &u));
+	usleep(300000);
+	mdv_close(&self->dst);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, u.ret);
+	EXPECT_EQ(-1, read(fd, b, sizeof(b)));
+	EXPECT_EQ(ENODEV, errno);
+	/* driver_override games while unbound, then bind again */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
+		 self->bdf[1]);
+	EXPECT_EQ(0, sysfs_put(path, "\n"));
+	EXPECT_EQ(0, sysfs_put(path, "mockdev-vfio-pci"));
+	EXPECT_EQ(0, sysfs_put("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	close(fd);
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	EXPECT_EQ(0, mdv_param_u32(self->bdf[1], "state_size_mb", 2));
+}
+
+TEST_HARNESS_MAIN
