@@ -24,7 +24,7 @@
 #define IMAGE_REC (HDR + sizeof(struct mdv_rec_image) + MDV_IMAGE_PAGES * 4096)
 
 FIXTURE(bad) {
-	char bdf[2][32];
+	char bdf[2][MDV_NAME_LEN];
 	struct mdv_dev src, dst;
 	uint8_t *stream;
 	int64_t len;
@@ -33,7 +33,7 @@ FIXTURE(bad) {
 
 FIXTURE_SETUP(bad)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	int i, fd;
 
 	self->src.fd = -1;

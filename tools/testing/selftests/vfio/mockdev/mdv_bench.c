@@ -83,7 +83,7 @@ static void bench_arc(struct mdv_dev *d, uint32_t from, uint32_t to)
 
 int main(int argc, char **argv)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	struct mdv_dev src, dst;
 	double t_save, t_load, t_verify, mc;
 	uint64_t size, n, off;

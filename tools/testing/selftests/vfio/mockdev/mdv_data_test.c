@@ -20,13 +20,13 @@
 #define DIRTY_REC_OVERHEAD (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_dirty))
 
 FIXTURE(data) {
-	char bdf[2][32];
+	char bdf[2][MDV_NAME_LEN];
 	struct mdv_dev src, dst;
 };
 
 FIXTURE_SETUP(data)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 
 	self->src.fd = -1;
 	self->dst.fd = -1;

@@ -30,14 +30,14 @@
 
 FIXTURE(dirty) {
 	struct mdv_dev dev;
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 	uint8_t *buf;
 	uint64_t bitmap[64];
 };
 
 FIXTURE_SETUP(dirty)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	struct mdv_range r = { IOVA, LEN };
 	uint64_t ps = PG;
 	int ret;

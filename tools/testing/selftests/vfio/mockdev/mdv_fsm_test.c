@@ -19,7 +19,7 @@
 
 FIXTURE(fsm) {
 	struct mdv_dev dev;
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 	int fd;			/* data FD held while in `from` */
 };
 
@@ -35,7 +35,7 @@ FIXTURE_VARIANT_ADD(fsm, p2p_precopy) { .p2p = true, .precopy = true };
 
 FIXTURE_SETUP(fsm)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	uint64_t flags = 0, want;
 
 	self->fd = -1;

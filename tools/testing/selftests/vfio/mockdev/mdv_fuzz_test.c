@@ -52,7 +52,7 @@ enum rstate { R_VALID, R_POISONED, R_REJECTED };
 struct fuzz {
 	struct __test_metadata *meta;
 	struct mdv_dev dev;
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 	bool logging;		/* kernel offers DMA logging */
 	/* the model */
 	uint32_t state;
@@ -182,7 +182,7 @@ static int model_reset(struct fuzz *f)
 static int do_set(struct fuzz *f, uint32_t to)
 {
 	uint32_t cur = f->state, got;
-	bool ok = true, new_s = false, new_r = false;
+	bool ok = true, new_s = false, new_r = false, has_fd;
 	int ret, fd = -1;
 
 	ret = mdv_set_state(&f->dev, to, &fd);
@@ -229,7 +229,8 @@ static int do_set(struct fuzz *f, uint32_t to)
 		return diverge(f, "set %ld: got %ld", to, ret);
 	if (mdv_get_state(&f->dev, &got) || got != f->state)
 		return diverge(f, "after set: model %ld, device %ld", f->state, got);
-	if (fd >= 0 != (new_s || new_r)) {
+	has_fd = fd >= 0;
+	if (has_fd != (new_s || new_r)) {
 		if (fd >= 0)
 			close(fd);
 		return diverge(f, "set %ld: data FD %ld, model disagrees", to, fd);
@@ -527,7 +528,7 @@ TEST(fuzz)
 	const char *s_ops = getenv("MDV_FUZZ_OPS");
 	unsigned int seed = s_seed ? strtoul(s_seed, NULL, 0) : time(NULL);
 	long nops = s_ops ? strtol(s_ops, NULL, 0) : 100000, i, n;
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	struct fuzz *f = calloc(1, sizeof(*f));
 	struct op *ops = malloc(sizeof(*ops) * nops);
 	int divergences = 0;

@@ -17,12 +17,35 @@
 #define DBG_ROOT "/sys/kernel/debug/mockdev-vfio-pci"
 #define DRV_DIR "/sys/bus/pci/drivers/mockdev-vfio-pci"
 
+/* sysfs directory of a PCI function (BDF) or an mdev (uuid) */
+static void dev_dir(const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "/sys/bus/pci/devices/%s", name);
+	if (access(path, F_OK))
+		snprintf(path, len, "/sys/bus/mdev/devices/%s", name);
+}
+
+int mdv_driver_name(const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	dev_dir(name, path, sizeof(path));
+	strncat(path, "/driver", sizeof(path) - strlen(path) - 1);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = 0;
+	snprintf(buf, len, "%s", strrchr(link, '/') + 1);
+	return 0;
+}
+
 static int cmp_bdf(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
 
-int mdv_list(char bdfs[][32], int max)
+int mdv_list(char bdfs[][MDV_NAME_LEN], int max)
 {
 	const char *env = getenv("MDV_BDFS");
 	struct dirent *e;
@@ -34,7 +57,7 @@ int mdv_list(char bdfs[][32], int max)
 
 		for (tok = strtok_r(copy, " ,", &save); tok && n < max;
 		     tok = strtok_r(NULL, " ,", &save))
-			snprintf(bdfs[n++], 32, "%.31s", tok);
+			snprintf(bdfs[n++], MDV_NAME_LEN, "%.39s", tok);
 		free(copy);
 		return n;
 	}
@@ -43,9 +66,9 @@ int mdv_list(char bdfs[][32], int max)
 		return 0;
 	while ((e = readdir(dir)) && n < max)
 		if (strchr(e->d_name, ':'))
-			snprintf(bdfs[n++], 32, "%.31s", e->d_name);
+			snprintf(bdfs[n++], MDV_NAME_LEN, "%.39s", e->d_name);
 	closedir(dir);
-	qsort(bdfs, n, 32, cmp_bdf);
+	qsort(bdfs, n, MDV_NAME_LEN, cmp_bdf);
 	return n;
 }
 
@@ -60,8 +83,8 @@ static int open_container(struct mdv_dev *d)
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
-		 d->bdf);
+	dev_dir(d->bdf, path, sizeof(path));
+	strncat(path, "/iommu_group", sizeof(path) - strlen(path) - 1);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
 		return -errno;
@@ -97,8 +120,8 @@ static int open_iommufd(struct mdv_dev *d)
 
 	if (access("/dev/iommu", F_OK))
 		return -ENODEV;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev",
-		 d->bdf);
+	dev_dir(d->bdf, path, sizeof(path));
+	strncat(path, "/vfio-dev", sizeof(path) - strlen(path) - 1);
 	dir = opendir(path);
 	if (!dir)
 		return -ENODEV;
@@ -139,7 +162,7 @@ int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
 	d->container_fd = -1;
 	d->iommufd = -1;
 	d->mode = mode;
-	snprintf(d->bdf, sizeof(d->bdf), "%.31s", bdf);
+	snprintf(d->bdf, sizeof(d->bdf), "%.39s", bdf);
 	ret = mode == MDV_MODE_IOMMUFD ? open_iommufd(d) : open_container(d);
 	if (ret)
 		mdv_close(d);

@@ -5,8 +5,8 @@
  * or iommufd, drive the migration uAPI, and reach the driver's debugfs and
  * devlink knobs.
  *
- * Devices: $MDV_BDFS (space separated PCI addresses) if set, else every
- * function bound to mockdev-vfio-pci, in sysfs order.
+ * Devices: $MDV_BDFS (space separated PCI addresses or mdev uuids) if set,
+ * else every function bound to mockdev-vfio-pci, in sysfs order.
  */
 #ifndef MDV_LIB_H
 #define MDV_LIB_H
@@ -19,6 +19,7 @@
 #include <linux/mockdev_vfio.h>
 
 #define MDV_MAX_DEVS	16
+#define MDV_NAME_LEN	40	/* a PCI address or an mdev uuid */
 #define MDV_NUM_STATES	8
 
 enum mdv_iommu_mode {
@@ -27,7 +28,7 @@ enum mdv_iommu_mode {
 };
 
 struct mdv_dev {
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 	enum mdv_iommu_mode mode;
 	int container_fd;
 	int group_fd;
@@ -36,7 +37,9 @@ struct mdv_dev {
 	uint32_t ioas_id;
 };
 
-int mdv_list(char bdfs[][32], int max);
+int mdv_list(char bdfs[][MDV_NAME_LEN], int max);
+/* the name of the driver bound to a PCI function or mdev */
+int mdv_driver_name(const char *name, char *buf, size_t len);
 const char *mdv_mode_name(enum mdv_iommu_mode mode);
 /* 0, or -errno; a mode the kernel lacks gives -ENODEV */
 int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode);

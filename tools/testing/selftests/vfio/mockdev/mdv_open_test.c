@@ -14,7 +14,7 @@
 
 FIXTURE(open) {
 	struct mdv_dev dev;
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 };
 
 FIXTURE_VARIANT(open) {
@@ -26,7 +26,7 @@ FIXTURE_VARIANT_ADD(open, iommufd) { .mode = MDV_MODE_IOMMUFD };
 
 FIXTURE_SETUP(open)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	int ret;
 
 	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)

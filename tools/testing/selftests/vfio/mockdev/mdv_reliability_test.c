@@ -26,13 +26,13 @@
 #define DBG "/sys/kernel/debug"
 
 FIXTURE(rel) {
-	char bdf[2][32];
+	char bdf[2][MDV_NAME_LEN];
 	struct mdv_dev src, dst;
 };
 
 FIXTURE_SETUP(rel)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 	int i;
 
 	self->src.fd = -1;
@@ -516,7 +516,7 @@ TEST_F_TIMEOUT(rel, reader_killed_mid_read, 120)
 
 struct unbind_arg {
 	char path[128];
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 	int ret;
 };
 

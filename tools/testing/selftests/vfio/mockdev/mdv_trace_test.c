@@ -42,12 +42,12 @@ static uint64_t stat_of(const char *bdf, const char *name)
 
 FIXTURE(trace) {
 	struct mdv_dev dev;
-	char bdf[32];
+	char bdf[MDV_NAME_LEN];
 };
 
 FIXTURE_SETUP(trace)
 {
-	char bdfs[MDV_MAX_DEVS][32];
+	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
 
 	self->dev.fd = -1;
 	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
