@@ -7,6 +7,10 @@
 #                 (LANES="stock full" by default; LANES=stock for one lane)
 #   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies
 #                 (stock lane; LANES=full for the debug kernel)
+#   make conformance   the device-agnostic migration conformance suite:
+#                 DEVS="BDF|uuid BDF|uuid" runs it on this host against your
+#                 devices; without DEVS it boots the full lane and runs it
+#                 against mockdev-vfio-pci and the upstream mtty sample
 #   make lint     checkpatch --strict, W=1 and sparse
 #   make deps     install the Debian packages the project needs
 #   make module   build the driver against Debian's stock 6.12 headers
@@ -18,7 +22,7 @@ VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: demo check bench lint deps module kernel clean dkms-install
+.PHONY: demo conformance check bench lint deps module kernel clean dkms-install
 
 demo:
 	MDV_RUN=demo LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),4G) \
@@ -30,6 +34,13 @@ check:
 bench:
 	MDV_RUN=bench LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
 		bash $(VM)/check.sh
+
+conformance:
+ifneq ($(DEVS),)
+	bash $(VM)/host-conformance.sh $(DEVS)
+else
+	MDV_RUN=conformance LANES="$(or $(LANES),full)" SKIP_LINT=1 bash $(VM)/check.sh
+endif
 
 lint: deps
 	bash $(VM)/lint.sh

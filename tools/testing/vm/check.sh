@@ -7,6 +7,7 @@
 #   SKIP_LINT=1         skip the lint step
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
 #   MDV_RUN=demo        run the demo instead of the tests (make demo)
+#   MDV_RUN=conformance run only the conformance suite (make conformance)
 # plus everything run-lane.sh reads (ACCEL, VM_MEM, VM_TIMEOUT, ...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +60,7 @@ for lane in $LANES; do
 	cp "$obj/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko" "$payload/"
 	cp "$build"/tests/* "$payload/tests/"
 	cp "$here/guest-tests.sh" "$payload/run.sh"
+	cp "$here/conformance.sh" "$payload/"
 
 	log "lane $lane: booting"
 	set +e

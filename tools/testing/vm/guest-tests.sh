@@ -20,6 +20,52 @@ for d in /sys/bus/pci/devices/*; do
 done
 echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
 
+# The upstream mtty sample as a peer for the conformance suite (full lane)
+mtty_up() {
+	local t u i
+	[ -n "${MTTY_KO:-}" ] && [ -e "$MTTY_KO" ] && insmod "$MTTY_KO" || return 1
+	t=$(ls -d /sys/class/mdev_bus/mtty/mdev_supported_types/*-2 2>/dev/null | head -1)
+	[ -n "$t" ] || return 1
+	mtty_uuids=()
+	for i in 1 2; do
+		u=$(cat /proc/sys/kernel/random/uuid)
+		echo "$u" > "$t/create" && mtty_uuids+=("$u")
+	done
+	[ ${#mtty_uuids[@]} = 2 ]
+}
+mtty_down() {
+	local u
+	for u in "${mtty_uuids[@]}"; do echo 1 > "/sys/bus/mdev/devices/$u/remove"; done
+	rmmod mtty
+}
+conformance() {
+	local d pair
+	pair=$(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | head -2)
+	# a pair of the same kind: same knobs
+	for d in $pair; do
+		for kv in "state_size_mb 4" "dirty_rate 0" "dma_rate 0" "p2p true" "precopy true"; do
+			set -- $kv
+			devlink dev param set "pci/$d" name "$1" value "$2" cmode runtime
+		done
+	done
+	# mockdev-vfio-pci must pass everything: its TAP counts
+	./conformance.sh tests/vfio_mig_conformance_test $pair || rc=1
+	if mtty_up; then
+		./conformance.sh --peer tests/vfio_mig_conformance_test "${mtty_uuids[@]}"
+		mtty_down
+	else
+		echo "# conformance mtty: not run (no mtty sample module on this kernel)"
+	fi
+}
+
+if [ "${MDV_RUN:-}" = conformance ]; then
+	echo "TAP version 13"
+	rc=0
+	conformance
+	rmmod mockdev_vfio_pci
+	exit $rc
+fi
+
 if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
 	if [ "$MDV_RUN" = bench ]; then
 		./tests/mdv_bench "${MDV_BENCH_MB:-1024}"
@@ -37,9 +83,15 @@ timeout=$(sed -n 's/^timeout=//p' tests/settings 2>/dev/null)
 rc=0
 for t in tests/*_test; do
 	[ -n "${MDV_TESTS:-}" ] && ! [[ " $MDV_TESTS " == *" ${t##*/} "* ]] && continue
+	[ "${t##*/}" = vfio_mig_conformance_test ] && continue
 	echo "# selftests: vfio/mockdev: ${t##*/}"
 	timeout "${timeout:-1800}" "./$t" || rc=1
 done
+
+if [ -z "${MDV_TESTS:-}" ]; then
+	echo "# selftests: vfio/mockdev: vfio_mig_conformance_test"
+	conformance
+fi
 
 # The driver must unload cleanly with devices bound and idle.
 if rmmod mockdev_vfio_pci; then

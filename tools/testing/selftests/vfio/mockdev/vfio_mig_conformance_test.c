@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A device-agnostic conformance suite for the VFIO migration uAPI v2. It
+ * uses only the uAPI (include/uapi/linux/vfio.h), never a driver's knobs,
+ * so a vendor can point it at any variant driver:
+ *
+ *   VFIO_MIG_DEVS="0000:3b:00.2 0000:3b:00.3"      PCI functions, or
+ *   VFIO_MIG_DEVS="<mdev uuid> <mdev uuid>"         mediated devices
+ *
+ * Two devices of the same kind: where a test needs a valid stream it takes
+ * one from the other device (or the same one). Each test runs through the
+ * VFIO container and, where the kernel has it, the iommufd path. Missing
+ * capabilities SKIP with the reason. tools/testing/vm/conformance.sh turns
+ * the TAP into "conformance <driver>: N passed, N failed, N skipped".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "kselftest_harness.h"
+#include "mdv_lib.h"
+
+#define S(x) VFIO_DEVICE_STATE_##x
+
+static int devs(char names[][MDV_NAME_LEN])
+{
+	const char *env = getenv("VFIO_MIG_DEVS");
+
+	if (env && *env)
+		setenv("MDV_BDFS", env, 1);
+	return mdv_list(names, MDV_MAX_DEVS);
+}
+
+FIXTURE(mig) {
+	struct mdv_dev a, b;
+	bool have_b;
+	uint64_t flags;
+};
+
+FIXTURE_VARIANT(mig) {
+	enum mdv_iommu_mode mode;
+};
+
+FIXTURE_VARIANT_ADD(mig, container) { .mode = MDV_MODE_CONTAINER };
+FIXTURE_VARIANT_ADD(mig, iommufd) { .mode = MDV_MODE_IOMMUFD };
+
+FIXTURE_SETUP(mig)
+{
+	char names[MDV_MAX_DEVS][MDV_NAME_LEN];
+	int n = devs(names), ret;
+
+	self->a.fd = -1;
+	self->b.fd = -1;
+	if (n < 1)
+		SKIP(return, "no device: set VFIO_MIG_DEVS");
+	ret = mdv_open(&self->a, names[0], variant->mode);
+	if (ret == -ENODEV)
+		SKIP(return, "no %s path on this kernel", mdv_mode_name(variant->mode));
+	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", names[0], strerror(-ret));
+	if (mdv_mig_flags(&self->a, &self->flags))
+		SKIP(return, "%s does not support migration", names[0]);
+	self->have_b = n > 1 && !mdv_open(&self->b, names[1], variant->mode);
+}
+
+FIXTURE_TEARDOWN(mig)
+{
+	if (self->a.fd >= 0)
+		mdv_close(&self->a);
+	if (self->b.fd >= 0)
+		mdv_close(&self->b);
+}
+
+static bool offered(uint64_t flags, uint32_t s)
+{
+	switch (s) {
+	case S(RUNNING_P2P):
+		return flags & VFIO_MIGRATION_P2P;
+	case S(PRE_COPY):
+		return flags & VFIO_MIGRATION_PRE_COPY;
+	case S(PRE_COPY_P2P):
+		return (flags & VFIO_MIGRATION_P2P) &&
+		       (flags & VFIO_MIGRATION_PRE_COPY);
+	case S(ERROR):
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool precopy(uint32_t s)
+{
+	return s == S(PRE_COPY) || s == S(PRE_COPY_P2P);
+}
+
+static bool saving(uint32_t s)
+{
+	return precopy(s) || s == S(STOP_COPY);
+}
+
+/* A complete stream of @d, saved from STOP; @d is back in RUNNING */
+static int64_t save(struct mdv_dev *d, uint8_t **buf)
+{
+	int64_t n;
+	int fd;
+
+	if (mdv_set_state(d, S(STOP), NULL) ||
+	    mdv_set_state(d, S(STOP_COPY), &fd))
+		return -1;
+	n = mdv_read_stream(fd, buf);
+	close(fd);
+	if (mdv_set_state(d, S(RUNNING), NULL))
+		return -1;
+	return n;
+}
+
+static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
+		uint32_t from, uint32_t to)
+{
+	uint32_t st;
+	int fd = -1, hold = -1, ret;
+	bool ok, new_fd;
+
+	if (from == S(ERROR))
+		SKIP(return, "a generic test cannot drive a device into ERROR");
+	if (!offered(self->flags, from))
+		SKIP(return, "%s is not offered by the device", mdv_state_name(from));
+	if (from == S(RESUMING)) {
+		uint8_t *buf;
+		int64_t n = save(&self->a, &buf);
+
+		ASSERT_LT(0, n);
+		ASSERT_EQ(0, mdv_set_state(&self->a, S(RESUMING), &hold));
+		ASSERT_EQ(n, mdv_write_all(hold, buf, n, 65536));
+		free(buf);
+	} else {
+		ASSERT_EQ(0, mdv_set_state(&self->a, from, &hold));
+	}
+	ok = offered(self->flags, to) &&
+	     !(from == S(STOP_COPY) && precopy(to));
+	new_fd = ok && from != to &&
+		 (to == S(RESUMING) || (to == S(STOP_COPY) && !saving(from)) ||
+		  (precopy(to) && !precopy(from)));
+	ret = mdv_set_state(&self->a, to, &fd);
+	if (ok) {
+		EXPECT_EQ(0, ret);
+	} else {
+		EXPECT_EQ(-EINVAL, ret);
+	}
+	EXPECT_EQ(new_fd, fd >= 0);
+	ASSERT_EQ(0, mdv_get_state(&self->a, &st));
+	EXPECT_EQ(ok ? to : from, st);
+	if (fd >= 0)
+		close(fd);
+	if (hold >= 0)
+		close(hold);
+}
+
+#define FSM_CASE(F, T)						\
+	TEST_F(mig, fsm_##F##_to_##T)				\
+	{							\
+		fsm(_metadata, self, S(F), S(T));		\
+	}
+#define FSM_FROM(F)							\
+	FSM_CASE(F, STOP) FSM_CASE(F, RUNNING) FSM_CASE(F, STOP_COPY)	\
+	FSM_CASE(F, RESUMING) FSM_CASE(F, RUNNING_P2P)			\
+	FSM_CASE(F, PRE_COPY) FSM_CASE(F, PRE_COPY_P2P) FSM_CASE(F, ERROR)
+
+FSM_FROM(STOP)
+FSM_FROM(RUNNING)
+FSM_FROM(STOP_COPY)
+FSM_FROM(RESUMING)
+FSM_FROM(RUNNING_P2P)
+FSM_FROM(PRE_COPY)
+FSM_FROM(PRE_COPY_P2P)
+FSM_FROM(ERROR)
+
+TEST_F(mig, invalid_states_leave_state_alone)
+{
+	static const uint32_t bad[] = { S(ERROR), 8, 1000 };
+	unsigned int i;
+	uint32_t st;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-EINVAL, mdv_set_state(&self->a, bad[i], NULL));
+		ASSERT_EQ(0, mdv_get_state(&self->a, &st));
+		EXPECT_EQ(S(RUNNING), st);
+	}
+}
+
+TEST_F(mig, data_fd_semantics)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	uint8_t b[4096];
+	ssize_t n;
+	int fd, rfd;
+
+	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
+	EXPECT_EQ(-1, write(fd, b, 1));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, lseek(fd, 0, SEEK_SET));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(-1, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("precopy info outside PRE_COPY");
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		;
+	EXPECT_EQ(0, n) TH_LOG("STOP_COPY ends with 0");
+	EXPECT_EQ(0, read(fd, b, sizeof(b))) TH_LOG("and stays at 0");
+	close(fd);
+	ASSERT_EQ(0, mdv_set_state(&self->a, S(RESUMING), &rfd));
+	EXPECT_EQ(-1, read(rfd, b, 1));
+	EXPECT_EQ(EBADF, errno);
+	close(rfd);
+}
+
+TEST_F(mig, precopy_accounting)
+{
+	struct vfio_precopy_info info;
+	uint64_t init, dirty, prev;
+	uint8_t b[4096];
+	int fd, rounds = 0;
+	ssize_t n;
+
+	if (!(self->flags & VFIO_MIGRATION_PRE_COPY))
+		SKIP(return, "device does not offer PRE_COPY");
+	ASSERT_EQ(0, mdv_set_state(&self->a, S(PRE_COPY), &fd));
+	memset(&info, 0xff, sizeof(info));
+	info.argsz = sizeof(info);
+	ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	EXPECT_EQ(0, info.flags) TH_LOG("flags echoed user input");
+	init = info.initial_bytes;
+	dirty = info.dirty_bytes;
+	EXPECT_LT(0, init) TH_LOG("initial_bytes should start non-zero");
+	EXPECT_EQ(0, dirty) TH_LOG("dirty_bytes starts at zero");
+	prev = init;
+	/* initial_bytes only goes down while it is read */
+	while (prev && rounds++ < 100000) {
+		n = read(fd, b, sizeof(b));
+		if (n <= 0)
+			break;
+		ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
+		EXPECT_LE(init, prev);
+		prev = init;
+	}
+	EXPECT_EQ(0, prev) TH_LOG("initial_bytes drained");
+	ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
+	if (!init && !dirty) {
+		n = read(fd, b, sizeof(b));
+		EXPECT_EQ(-1, n) TH_LOG("nothing pending: read must fail");
+		EXPECT_EQ(ENOMSG, errno);
+	}
+	close(fd);
+}
+
+TEST_F(mig, data_size_in_every_state)
+{
+	static const uint32_t st[] = { S(RUNNING), S(RUNNING_P2P), S(STOP),
+				       S(PRE_COPY), S(PRE_COPY_P2P) };
+	uint64_t len;
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(st); i++) {
+		if (!offered(self->flags, st[i]))
+			continue;
+		fd = -1;
+		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
+		EXPECT_EQ(0, mdv_data_size(&self->a, &len))
+			TH_LOG("MIG_DATA_SIZE in %s", mdv_state_name(st[i]));
+		if (fd >= 0)
+			close(fd);
+		ASSERT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
+	}
+	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_data_size(&self->a, &len));
+	EXPECT_LT(0, len);
+}
+
+/* Load @buf (@len bytes) into b in @chunk-byte writes; 0 if b ran */
+static int load(FIXTURE_DATA(mig) *self, const uint8_t *buf, int64_t len,
+		size_t chunk, bool bytewise_head)
+{
+	int64_t off = 0;
+	unsigned int seed = 5;
+	int fd, ret = 0;
+	ssize_t n;
+
+	if (mdv_set_state(&self->b, S(RESUMING), &fd))
+		return -EIO;
+	if (bytewise_head)
+		for (; off < len && off < 65536; off++)
+			if (write(fd, buf + off, 1) != 1)
+				ret = -errno;
+	while (!ret && off < len) {
+		size_t w = chunk ? chunk : 1 + rand_r(&seed) % 8192;
+
+		n = write(fd, buf + off, (size_t)(len - off) < w ? len - off : w);
+		if (n <= 0)
+			ret = n ? -errno : -EIO;
+		else
+			off += n;
+	}
+	close(fd);
+	if (!ret)
+		ret = mdv_set_state(&self->b, S(RUNNING), NULL);
+	if (ret)
+		mdv_reset(&self->b);
+	return ret;
+}
+
+TEST_F(mig, stream_any_segmentation)
+{
+	uint8_t *buf;
+	int64_t n;
+
+	if (!self->have_b)
+		SKIP(return, "needs a second device of the same kind");
+	n = save(&self->a, &buf);
+	ASSERT_LT(0, n);
+	EXPECT_EQ(0, load(self, buf, n, 0, true));
+	free(buf);
+}
+
+TEST_F(mig, truncated_stream_rejected)
+{
+	uint8_t *buf;
+	int64_t n;
+
+	if (!self->have_b)
+		SKIP(return, "needs a second device of the same kind");
+	n = save(&self->a, &buf);
+	ASSERT_LT(1, n);
+	EXPECT_NE(0, load(self, buf, n - 1, 65536, false));
+	EXPECT_NE(0, load(self, buf, n / 2, 65536, false));
+	free(buf);
+}
+
+TEST_F(mig, corrupted_stream_rejected)
+{
+	uint8_t *buf;
+	int64_t n, i;
+
+	if (!self->have_b)
+		SKIP(return, "needs a second device of the same kind");
+	n = save(&self->a, &buf);
+	ASSERT_LT(16, n);
+	/* a stream of the same length, every byte inverted */
+	for (i = 0; i < n; i++)
+		buf[i] = ~buf[i];
+	EXPECT_NE(0, load(self, buf, n, 65536, false));
+	free(buf);
+}
+
+TEST_F(mig, reset_ends_sessions)
+{
+	static const uint32_t st[] = { S(PRE_COPY), S(STOP_COPY), S(RESUMING) };
+	unsigned int i;
+	uint8_t b[64];
+	uint32_t cur;
+	ssize_t n;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(st); i++) {
+		if (!offered(self->flags, st[i]))
+			continue;
+		ASSERT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
+		if (st[i] != S(PRE_COPY))
+			ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
+		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
+		ASSERT_EQ(0, mdv_reset(&self->a));
+		ASSERT_EQ(0, mdv_get_state(&self->a, &cur));
+		EXPECT_EQ(S(RUNNING), cur);
+		/* the old FD reached its end or fails */
+		n = st[i] == S(RESUMING) ? write(fd, b, sizeof(b)) :
+					   read(fd, b, sizeof(b));
+		EXPECT_GE(0, n) TH_LOG("FD still live after reset in %s",
+				       mdv_state_name(st[i]));
+		close(fd);
+	}
+}
+
+TEST_F(mig, dma_logging)
+{
+	struct mdv_range r[2] = { { 0x100000, 0x10000 }, { 0x200000, 0x10000 } };
+	uint64_t ps = 4096, bm[2] = {};
+	int ret;
+
+	ret = mdv_log_start(&self->a, r, 2, &ps);
+	if (ret == -ENOTTY)
+		SKIP(return, "device offers no DMA logging");
+	ASSERT_EQ(0, ret);
+	EXPECT_NE(0, mdv_log_start(&self->a, r, 2, &ps))
+		TH_LOG("a second START while tracking");
+	EXPECT_EQ(0, mdv_log_report(&self->a, r[0].iova, r[0].length, ps, bm));
+	EXPECT_EQ(-EINVAL, mdv_log_report(&self->a, 0x400000, 0x1000, 4096, bm))
+		TH_LOG("report outside the tracked ranges");
+	EXPECT_EQ(0, mdv_log_stop(&self->a));
+	EXPECT_EQ(0, mdv_log_stop(&self->a)) TH_LOG("STOP is idempotent");
+	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 0, &ps));
+	r[1].iova = 0x100000 + 0x8000;
+	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 2, &ps)) TH_LOG("overlap");
+	r[1].iova = 0x200001;
+	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 2, &ps)) TH_LOG("unaligned");
+	r[1].iova = -0x1000UL;
+	r[1].length = 0x2000;
+	EXPECT_EQ(-EOVERFLOW, mdv_log_start(&self->a, r, 2, &ps));
+	ps = 3 * 4096;
+	r[1] = (struct mdv_range){ 0x300000, 0x3000 };
+	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 1, &ps))
+		TH_LOG("page size not a power of two");
+}
+
+TEST_HARNESS_MAIN

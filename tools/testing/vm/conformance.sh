@@ -1,0 +1,32 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Run the device-agnostic migration conformance suite against two devices
+# (PCI addresses or mdev uuids) and print
+#   conformance <driver>: N passed, N failed, N skipped
+# followed by the failed tests' names.
+#
+#   conformance.sh [--peer] BINARY DEV [DEV]
+#
+# --peer: the run is informative (e.g. the upstream mtty sample): its TAP is
+# shown with a "# <driver>: " prefix so a lane does not count it.
+set -u
+peer=
+[ "${1:-}" = --peer ] && { peer=1; shift; }
+bin=$1
+shift
+[ $# -ge 1 ] || { echo "usage: $0 [--peer] BINARY DEV [DEV]" >&2; exit 2; }
+dev=$1
+drv=$(basename "$(readlink "/sys/bus/pci/devices/$dev/driver" 2>/dev/null ||
+	readlink "/sys/bus/mdev/devices/$dev/driver" 2>/dev/null || echo unknown)")
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+VFIO_MIG_DEVS="$*" "$bin" 2>&1 | tee "$out" |
+	if [ -n "$peer" ]; then sed "s/^/# $drv: /"; else cat; fi
+p=$(grep -cE '^ok [0-9]+ ' "$out" | tr -d ' ')
+s=$(grep -cE '^(not )?ok [0-9]+ .*# SKIP' "$out" | tr -d ' ')
+f=$(grep -E '^not ok [0-9]+ ' "$out" | grep -vc '# SKIP' | tr -d ' ')
+p=$((p - $(grep -cE '^ok [0-9]+ .*# SKIP' "$out")))
+echo "conformance $drv: $p passed, $f failed, $s skipped"
+grep -E '^not ok [0-9]+ ' "$out" | grep -v '# SKIP' |
+	sed -E "s/^not ok [0-9]+ /# conformance $drv failed: /"
+[ "$f" = 0 ]

@@ -1,0 +1,22 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make conformance DEVS="..." on a test host: build the suite with the 6.12
+# uAPI headers and run it against the named devices (bound to their vfio
+# variant driver, or mdevs), through container and iommufd where available.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+. "$here/lib.sh"
+cache=$("$here/fetch-kernel.sh")
+src="$cache/src/linux-source-6.12"
+hdr="$MOCKDEV_CACHE/uapi-$DEB_KVER"
+if [ ! -e "$hdr/.done" ]; then
+	make -s -C "$src" O="$hdr/build" INSTALL_HDR_PATH="$hdr" headers_install >&2
+	touch "$hdr/.done"
+fi
+out="$top/build/conformance"
+mkdir -p "$out"
+make -s -C "$top/tools/testing/selftests/vfio/mockdev" OUTPUT="$out" \
+	KHDR_INCLUDES="-isystem $hdr/include" \
+	KSFT_DIR="$src/tools/testing/selftests" "$out/vfio_mig_conformance_test"
+exec "$here/conformance.sh" "$out/vfio_mig_conformance_test" "$@"
