@@ -19,6 +19,11 @@
  * Without initial data nothing moves before the stop. A failure on either
  * side sends ABORT: the destination resets its devices, the source returns
  * its devices to RUNNING. Downtime is from the first stop arc to DONE.
+ *
+ * After the downtime the engine compares whole-state digests (debugfs) of
+ * each pair, as a check of the whole path; the driver already verified the
+ * stream's own digest at RESUMING -> STOP. A destination device that
+ * changes its state once running (dirty_rate > 0) fails that extra check.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -45,10 +45,15 @@ else
 	echo "not ok 1 engine: live migration, 2 dirtying devices, initial data, parallel"
 fi
 
+# the engine compares whole-state digests after the downtime: a destination
+# that keeps dirtying once it runs would differ, so the sources go idle now
+param "${devs[0]}" dirty_rate 0
+param "${devs[1]}" dirty_rate 0
 if out=$(mig "${devs[2]}" "${devs[0]}") && grep -q 'digests=ok' <<<"$out"; then
 	echo "# $out"
 	echo "ok 2 engine: stop-and-copy, serial"
 else
+	echo "# $out"
 	echo "not ok 2 engine: stop-and-copy, serial"
 fi
 
@@ -65,5 +70,3 @@ else
 	fi
 fi
 echo 0 > "$dbg/${devs[1]}/fail_write"
-param "${devs[0]}" dirty_rate 0
-param "${devs[1]}" dirty_rate 0

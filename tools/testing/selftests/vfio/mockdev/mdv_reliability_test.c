@@ -287,7 +287,8 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 	       unrecovered, leaks);
 	EXPECT_EQ(0, unrecovered);
 	EXPECT_EQ(0, leaks);
-	EXPECT_LE(10, injected);
+	/* 9 switches everywhere; DMA logging and FAILSLAB add more */
+	EXPECT_LE(9, injected);
 }
 
 /* ----- stream mutation ----- */
