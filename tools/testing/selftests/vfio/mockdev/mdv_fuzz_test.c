@@ -522,7 +522,19 @@ static long shrink(struct fuzz *f, struct op *ops, long n)
 	return n;
 }
 
-TEST(fuzz)
+FIXTURE(fuzz) {
+	int unused;
+};
+
+FIXTURE_SETUP(fuzz)
+{
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+}
+
+TEST_F_TIMEOUT(fuzz, model, 1500)
 {
 	const char *s_seed = getenv("MDV_FUZZ_SEED");
 	const char *s_ops = getenv("MDV_FUZZ_OPS");
@@ -532,6 +544,7 @@ TEST(fuzz)
 	struct fuzz *f = calloc(1, sizeof(*f));
 	struct op *ops = malloc(sizeof(*ops) * nops);
 	int divergences = 0;
+	double t0 = mdv_now();
 
 	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
@@ -559,6 +572,7 @@ TEST(fuzz)
 		replay(f, ops, n);
 		printf("# it diverges with: %s\n", f->why);
 	}
+	printf("# fuzz: %.1f s\n", mdv_now() - t0);
 	printf("fuzz: %ld ops, %d divergences\n", divergences ? i : nops,
 	       divergences);
 	EXPECT_EQ(0, divergences);
