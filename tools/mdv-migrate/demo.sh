@@ -75,7 +75,8 @@ printf '# %-22s %12s %10s %8s %14s %12s\n' disabled "$a" "$(field bound_ms "$off
 	"$(field residual_bytes "$off")" "$(field bw_mibs "$off")"
 printf '# %-22s %12s %10s %8s %14s %12s\n' enabled "$b" "$(field bound_ms "$on")" "$rb" \
 	"$(field residual_bytes "$on")" "$(field bw_mibs "$on")"
-echo "# (seed: 1900 ms -> 420 ms, 4.5x; bound = residual / measured bandwidth + measured arc and device time)"
+echo "# (seed: 1900 ms -> 420 ms, 4.5x. bound = residual bytes / measured link bandwidth"
+echo "#  + measured stop and resume arcs + destination stalls, i.e. the allocation)"
 
 # ----- seed 002: parallel state transitions -----
 param "${src[0]}" state_size_mb 8
@@ -101,7 +102,7 @@ for n in 1 2 4; do
 done
 
 s=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')
-r=$(awk -v x="$ra" -v y="$rb" 'BEGIN { printf "%.2f", x > y ? x : y }')
+r=$(awk -v x="$ra" -v y="$rb" 'BEGIN { printf "%.2f", (x + 0 > y + 0 ? x : y) }')
 p=$(awk -v x="${dt[4.parallel]}" -v y="${dt[1.parallel]}" 'BEGIN { printf "%.2f", x / y }')
 echo
 echo "demo: initial-data downtime $a ms -> $b ms (${s}x, bound ratio $r); parallel N=4/N=1 ${p}x"

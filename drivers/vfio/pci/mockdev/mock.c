@@ -90,6 +90,7 @@ struct mock_dev {
 		bool hdr_sent;
 		bool meta_sent;
 		bool end_sent;
+		bool sealed;		/* @digest is the final state's */
 		u64 session;
 		u64 cursor;		/* next page for an IMAGE record */
 		unsigned long *dirty;
@@ -494,9 +495,26 @@ static int mock_unquiesce(struct mdv_device *mdv)
 	return 0;
 }
 
+/*
+ * The final state is known once the device stops: take its digest then, as
+ * part of the stop, so the END record costs nothing when it is read.
+ */
+static void mock_seal_locked(struct mock_dev *m)
+{
+	if (m->save.active && !m->save.sealed) {
+		m->save.digest = mock_digest_locked(m);
+		m->save.sealed = true;
+	}
+}
+
 static int mock_freeze(struct mdv_device *mdv)
 {
-	mock_run(to_mock(mdv), false);
+	struct mock_dev *m = to_mock(mdv);
+
+	mock_run(m, false);
+	mutex_lock(&m->lock);
+	mock_seal_locked(m);
+	mutex_unlock(&m->lock);
 	return 0;
 }
 
@@ -544,6 +562,8 @@ static int mock_save_start(struct mdv_device *mdv, bool precopy)
 	m->save.session = get_random_u64();
 	m->save.start_size = mock_stream_size(mdv);
 	m->save.active = true;
+	if (!m->running)
+		mock_seal_locked(m);
 	mutex_unlock(&m->lock);
 	return 0;
 }
@@ -625,7 +645,7 @@ static int mock_save_next(struct mdv_device *mdv, struct mdv_rec *rec)
 		ret = -ENOMSG;
 	} else if (!m->save.end_sent) {
 		m->save.end_sent = true;
-		m->save.digest = mock_digest_locked(m);
+		mock_seal_locked(m);
 		rec->tag = MDV_TAG_END;
 		rec->class = MDV_CLASS_FINAL;
 		rec->size = sizeof(struct mdv_rec_end);
