@@ -5,8 +5,9 @@
 #                 measurements (precopy initial data; parallel transitions)
 #   make check    provision, lint, build, run the kselftests in QEMU guests
 #                 (LANES="stock full" by default; LANES=stock for one lane)
-#   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies
-#                 (stock lane; LANES=full for the debug kernel)
+#   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies,
+#                 DMA logging report cost (both lanes; the stock lane's
+#                 numbers are the ones without debug overhead)
 #   make conformance   the device-agnostic migration conformance suite:
 #                 DEVS="BDF|uuid BDF|uuid" runs it on this host against your
 #                 devices; without DEVS it boots the full lane and runs it
@@ -32,7 +33,7 @@ check:
 	bash $(VM)/check.sh
 
 bench:
-	MDV_RUN=bench LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
+	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
 		bash $(VM)/check.sh
 
 conformance:

@@ -77,6 +77,7 @@ struct mock_dev {
 		bool edu;		/* real DMA through the IOMMU */
 		bool open;
 		bool quiesced;		/* no new writes */
+		bool simulate;		/* log writes only, even on edu */
 		bool busy;		/* a transfer is in flight */
 		u64 iova, len;		/* ... this one */
 		u64 writes;		/* completed writes since probe */
@@ -381,7 +382,7 @@ static void mock_dma_open(struct mock_dev *m, bool open)
 	m->dma.open = open;
 	m->dma.bar = NULL;
 	m->dma.edu = false;
-	if (open && mock_is_edu(mdv) &&
+	if (open && mock_is_edu(mdv) && !READ_ONCE(m->dma.simulate) &&
 	    !vfio_pci_core_setup_barmap(&mdv->core, 0)) {
 		m->dma.bar = mdv->core.barmap[0];
 		m->dma.edu = true;
@@ -1128,4 +1129,5 @@ void mdv_mock_debugfs(struct mdv_device *mdv, struct dentry *dir)
 	debugfs_create_file("dma_write", 0200, dir, m, &mock_dma_write_fops);
 	debugfs_create_file("dma_mode", 0444, dir, m, &mock_dma_mode_fops);
 	debugfs_create_u64("dma_writes", 0444, dir, &m->dma.writes);
+	debugfs_create_bool("dma_simulate", 0600, dir, &m->dma.simulate);
 }
