@@ -5,6 +5,7 @@
 #
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
+#   SKIP_PEER=1         skip the peer run (mtty) after the full lane
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
 #   MDV_RUN=demo        run the demo instead of the tests (make demo)
 #   MDV_RUN=conformance run only the conformance suite (make conformance)
@@ -85,6 +86,26 @@ for lane in $LANES; do
 	[ "$lrc" = 0 ] || rc=1
 done
 
+# Peer: the conformance suite against the upstream mtty sample, in a boot
+# of its own of the full-lane kernel. Informative: its failures (and the
+# kernel reports the sample causes) are listed, never counted.
+peer_lines=()
+if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
+	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
+	log "peer: mtty conformance run"
+	set +e
+	LANE_LABEL=peer-mtty VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
+		"$here/run-lane.sh" full "$build/full/payload" >"$build/peer.log" 2>&1
+	set -e
+	grep -aE '^(conformance mtty|# conformance mtty failed)' "$build/peer.log" |
+		sed 's/^/  /' || true
+	mapfile -t peer_lines < <(grep -aE '^conformance mtty: ' "$build/peer.log")
+	if grep -aq 'kernel report in guest log' "$build/peer.log"; then
+		echo "  peer: the mtty sample caused kernel reports (see $build/peer.log):"
+		grep -aE '\] (BUG|Oops|WARNING)' "$build/peer.log" | head -3 | sed 's/^/    /'
+	fi
+fi
+
 echo
 # figures the reliability and conformance tests print, as they printed them
 for lane in $LANES; do
@@ -92,6 +113,7 @@ for lane in $LANES; do
 		"$build/$lane/result.log" 2>/dev/null |
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done
+[ ${#peer_lines[@]} -gt 0 ] && printf '%s (informative)\n' "${peer_lines[@]}"
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$rc" = 0 ] && [ "$fail" = 0 ]

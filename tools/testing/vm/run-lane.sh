@@ -23,6 +23,7 @@
 #   VM_APPEND=         extra kernel command line
 #   VM_QEMU_OPTS=      extra QEMU arguments (word-split)
 #   VM_EXTRA_BINS= VM_EXTRA_MODULES=   see mkinitramfs.sh
+#   LANE_LABEL=        name of the run in messages (default: LANE)
 #
 # The run fails (exit 1) on a failed test, on run.sh exiting non-zero, on no
 # test at all, on a guest that did not finish (timeout, panic) and on any
@@ -37,6 +38,8 @@ usage() { echo "usage: $0 stock|full PAYLOAD_DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 lane=$1
 case "$lane" in stock | full) ;; *) usage ;; esac
+# LANE_LABEL names the run in messages (a peer run boots a lane's kernel)
+label=${LANE_LABEL:-$lane}
 [ -d "$2" ] || die "payload dir $2 does not exist"
 payload=$(cd "$2" && pwd)
 [ -f "$payload/run.sh" ] || log "warning: $payload/run.sh missing"
@@ -81,7 +84,7 @@ fi
 
 console="$payload/console-$lane.log"
 rm -f "$payload/run.log" "$payload/dmesg-$lane.log" # no stale results
-log "lane $lane: booting $kernel (accel $accel, timeout ${VM_TIMEOUT:-1800}s)"
+log "lane $label: booting $kernel (accel $accel, timeout ${VM_TIMEOUT:-1800}s)"
 start=$(date +%s)
 set +e
 # stdin from /dev/null: works without a terminal and never leaves one raw
@@ -89,7 +92,7 @@ timeout -k 10 "${VM_TIMEOUT:-1800}" "${qemu[@]}" </dev/null 2>&1 | tee "$console
 st=("${PIPESTATUS[@]}")
 set -e
 qrc=${st[0]}
-log "lane $lane: VM ran $(($(date +%s) - start))s, qemu exit $qrc"
+log "lane $label: VM ran $(($(date +%s) - start))s, qemu exit $qrc"
 
 # ---------------------------------------------------------------- verdict
 clean=$(mktemp)
@@ -107,7 +110,7 @@ kpat+='|list_add corruption|list_del corruption|sleeping function called from in
 kpat+='|kmemleak: [0-9]+ new suspected memory leaks'
 reports=$(grep -aE "\[ *[0-9]+\.[0-9]+\].*($kpat)|unreferenced object 0x" "$clean" || true)
 if [ -n "$reports" ]; then
-	echo "lane $lane: kernel report in guest log ($console):"
+	echo "lane $label: kernel report in guest log ($console):"
 	printf '%s\n' "$reports" | head -50 | sed 's/^/  | /'
 	extra=$((extra + 1))
 fi
@@ -115,9 +118,9 @@ fi
 done_line=$(grep -aoE 'MOCKDEV-GUEST-DONE rc=[0-9]+' "$clean" | tail -n1 || true)
 if [ -z "$done_line" ]; then
 	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-		echo "lane $lane: guest timed out after ${VM_TIMEOUT:-1800}s"
+		echo "lane $label: guest timed out after ${VM_TIMEOUT:-1800}s"
 	else
-		echo "lane $lane: guest did not finish (qemu exit $qrc)"
+		echo "lane $label: guest did not finish (qemu exit $qrc)"
 	fi
 	extra=$((extra + 1))
 	rrc=
@@ -134,15 +137,15 @@ read -r p f s < <(tr -d '\r' 2>/dev/null <"$payload/run.log" | awk '
 	END { printf "%d %d %d\n", p, f, s }')
 
 if [ -n "$rrc" ] && [ "$rrc" != 0 ] && [ "$f" -eq 0 ]; then
-	echo "lane $lane: run.sh exited with $rrc"
+	echo "lane $label: run.sh exited with $rrc"
 	extra=$((extra + 1))
 elif [ -n "$rrc" ] && [ "$rrc" != 0 ]; then
-	echo "lane $lane: run.sh exited with $rrc"
+	echo "lane $label: run.sh exited with $rrc"
 fi
 if [ -n "$rrc" ] && [ $((p + f + s)) -eq 0 ]; then
-	echo "lane $lane: no test ran"
+	echo "lane $label: no test ran"
 	extra=$((extra + 1))
 fi
 f=$((f + extra))
-echo "lane $lane: $p passed, $f failed, $s skipped"
+echo "lane $label: $p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ]

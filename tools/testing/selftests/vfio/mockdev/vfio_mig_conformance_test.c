@@ -177,6 +177,33 @@ FSM_FROM(PRE_COPY)
 FSM_FROM(PRE_COPY_P2P)
 FSM_FROM(ERROR)
 
+/* uAPI: a device is RUNNING when opened, whatever state it was closed in */
+TEST_F(mig, open_starts_running)
+{
+	static const uint32_t st[] = { S(STOP_COPY), S(RESUMING), S(STOP) };
+	char name[MDV_NAME_LEN];
+	unsigned int i;
+	uint32_t cur;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s", self->a.bdf);
+	for (i = 0; i < ARRAY_SIZE(st); i++) {
+		fd = -1;
+		ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
+		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
+		if (fd >= 0)
+			close(fd);
+		mdv_close(&self->a);
+		ASSERT_EQ(0, mdv_open(&self->a, name, variant->mode));
+		ASSERT_EQ(0, mdv_get_state(&self->a, &cur));
+		EXPECT_EQ(S(RUNNING), cur)
+			TH_LOG("closed in %s, reopened in %s",
+			       mdv_state_name(st[i]), mdv_state_name(cur));
+		if (cur != S(RUNNING))
+			break;	/* a stale state can crash the next SET */
+	}
+}
+
 TEST_F(mig, invalid_states_leave_state_alone)
 {
 	static const uint32_t bad[] = { S(ERROR), 8, 1000 };
