@@ -18,8 +18,12 @@ pkgs=(
 	"linux-source-6.12=$DEB_KVER"
 )
 log "downloading ${pkgs[*]}"
-(cd "$tmp/debs" && apt-get download "${pkgs[@]}") >&2 ||
-	die "apt-get download failed (is DEB_KVER=$DEB_KVER still on the mirror? run apt-get update)"
+if ! (cd "$tmp/debs" && apt-get download "${pkgs[@]}") >&2; then
+	log "apt-get download failed: refreshing the package lists once"
+	apt-get update -qq >&2 || true
+	(cd "$tmp/debs" && apt-get download "${pkgs[@]}") >&2 ||
+		die "cannot download DEB_KVER=$DEB_KVER (gone from the mirror? set DEB_KVER/DEB_KABI, see tools/testing/vm/versions.mk)"
+fi
 for d in "$tmp"/debs/*.deb; do
 	dpkg -x "$d" "$tmp/root"
 done
