@@ -94,7 +94,8 @@ if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
 	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
 	log "peer: mtty conformance run"
 	set +e
-	LANE_LABEL=peer-mtty VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
+	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-600} \
+		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
 		"$here/run-lane.sh" full "$build/full/payload" >"$build/peer.log" 2>&1
 	set -e
 	grep -aE '^(conformance mtty|# conformance mtty failed)' "$build/peer.log" |

@@ -35,8 +35,12 @@ mtty_up() {
 }
 mtty_down() {
 	local u
-	for u in "${mtty_uuids[@]}"; do echo 1 > "/sys/bus/mdev/devices/$u/remove"; done
-	rmmod mtty
+	# after an oops in the sample these can block forever: bounded
+	for u in "${mtty_uuids[@]}"; do
+		timeout 20 sh -c "echo 1 > /sys/bus/mdev/devices/$u/remove" ||
+			echo "# mtty: removing $u did not finish"
+	done
+	timeout 20 rmmod mtty || echo "# mtty: rmmod did not finish"
 }
 conformance() {
 	local d pair
