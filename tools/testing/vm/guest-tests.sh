@@ -60,7 +60,7 @@ conformance() {
 # sample can oops, and that must neither fail nor disturb our lane.
 peer() {
 	if mtty_up; then
-		CONF_TIMEOUT=300 ./conformance.sh --peer tests/vfio_mig_conformance_test \
+		CONF_TIMEOUT=150 ./conformance.sh --peer tests/vfio_mig_conformance_test \
 			"${mtty_uuids[@]}"
 		mtty_down
 	else
