@@ -6,6 +6,8 @@
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
 #   SKIP_PEER=1         skip the peer run (mtty) after the full lane
+#   PEER_TIMEOUT=360    seconds for the peer guest (after an mtty oops it
+#                       never powers off; its score is out by then)
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
 #   MDV_RUN=demo        run the demo instead of the tests (make demo)
 #   MDV_RUN=conformance run only the conformance suite (make conformance)
@@ -94,7 +96,7 @@ if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
 	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
 	log "peer: mtty conformance run"
 	set +e
-	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-600} \
+	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} \
 		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
 		"$here/run-lane.sh" full "$build/full/payload" >"$build/peer.log" 2>&1
 	set -e
