@@ -395,18 +395,6 @@ TEST_F(bad, close_device_mid_session)
 	close(rfd);
 }
 
-static int sysfs_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST_F(bad, unbind_and_rmmod_with_session_open)
 {
 	char path[256];
@@ -419,14 +407,14 @@ TEST_F(bad, unbind_and_rmmod_with_session_open)
 	/* the data FD alone does not hold the binding... */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
 		 self->bdf[1]);
-	ASSERT_EQ(0, sysfs_write(path, self->bdf[1]));
+	ASSERT_EQ(0, mdv_sysfs_write(path, self->bdf[1]));
 	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
 	EXPECT_EQ(ENODEV, errno);
 	/* ...but it holds the module */
 	EXPECT_EQ(-1, syscall(SYS_delete_module, "mockdev_vfio_pci", O_NONBLOCK));
 	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY);
 	close(sfd);
-	ASSERT_EQ(0, sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	ASSERT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
 	snprintf(path, sizeof(path),
 		 "/sys/bus/pci/drivers/mockdev-vfio-pci/%s", self->bdf[1]);
 	EXPECT_EQ(0, access(path, F_OK)) TH_LOG("rebound");

@@ -76,16 +76,6 @@ static bool supported(uint32_t s, const FIXTURE_VARIANT(fsm) *v)
 	}
 }
 
-static bool in_precopy(uint32_t s)
-{
-	return s == S(PRE_COPY) || s == S(PRE_COPY_P2P);
-}
-
-static bool saving(uint32_t s)
-{
-	return in_precopy(s) || s == S(STOP_COPY);
-}
-
 /* Put the device in @from, keeping any data FD in self->fd. */
 static void reach(struct __test_metadata *_metadata, FIXTURE_DATA(fsm) *self,
 		  uint32_t from)
@@ -131,11 +121,11 @@ static void fsm_check(struct __test_metadata *_metadata,
 	reach(_metadata, self, from);
 
 	ok = supported(to, variant) && to != S(ERROR) && from != S(ERROR) &&
-	     !(from == S(STOP_COPY) && in_precopy(to));
+	     !(from == S(STOP_COPY) && mdv_state_precopy(to));
 	new_fd = ok && from != to &&
 		 (to == S(RESUMING) ||
-		  (to == S(STOP_COPY) && !saving(from)) ||
-		  (in_precopy(to) && !in_precopy(from)));
+		  (to == S(STOP_COPY) && !mdv_state_saving(from)) ||
+		  (mdv_state_precopy(to) && !mdv_state_precopy(from)));
 
 	ret = mdv_set_state(&self->dev, to, &fd);
 	if (ok) {
@@ -149,9 +139,9 @@ static void fsm_check(struct __test_metadata *_metadata,
 	EXPECT_EQ(ok ? to : from, st) TH_LOG("state %s", mdv_state_name(st));
 
 	/* Leaving a session invalidates its FD; staying keeps it usable. */
-	if (self->fd >= 0 && saving(from)) {
+	if (self->fd >= 0 && mdv_state_saving(from)) {
 		ret = read(self->fd, &c, 1);
-		if (ok && !saving(to)) {
+		if (ok && !mdv_state_saving(to)) {
 			EXPECT_TRUE(ret < 0 && errno == ENODEV);
 		} else {
 			EXPECT_EQ(1, ret);

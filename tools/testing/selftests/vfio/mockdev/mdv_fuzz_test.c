@@ -109,16 +109,6 @@ static uint32_t next_state(uint32_t from, uint32_t to)
 	return t[from][to];
 }
 
-static bool precopy_state(uint32_t s)
-{
-	return s == S(PRE_COPY) || s == S(PRE_COPY_P2P);
-}
-
-static bool saving_state(uint32_t s)
-{
-	return precopy_state(s) || s == S(STOP_COPY);
-}
-
 static void stale_add(struct fuzz *f, int fd)
 {
 	if (fd < 0)
@@ -187,7 +177,7 @@ static int do_set(struct fuzz *f, uint32_t to)
 
 	ret = mdv_set_state(&f->dev, to, &fd);
 	if (to > S(PRE_COPY_P2P) || to == S(ERROR) || cur == S(ERROR) ||
-	    (cur == S(STOP_COPY) && precopy_state(to))) {
+	    (cur == S(STOP_COPY) && mdv_state_precopy(to))) {
 		if (ret != -EINVAL)
 			return diverge(f, "set %ld: want EINVAL, got %ld", to, ret);
 		return 0;
@@ -205,7 +195,7 @@ static int do_set(struct fuzz *f, uint32_t to)
 				break;
 			}
 		}
-		if (saving_state(cur) && !saving_state(nx))
+		if (mdv_state_saving(cur) && !mdv_state_saving(nx))
 			end_saving(f);
 		if (nx == S(RESUMING)) {
 			f->r_live = true;
@@ -213,8 +203,8 @@ static int do_set(struct fuzz *f, uint32_t to)
 			f->r = R_VALID;
 			new_r = true;
 		}
-		if ((precopy_state(nx) && !precopy_state(cur)) ||
-		    (nx == S(STOP_COPY) && !saving_state(cur))) {
+		if ((mdv_state_precopy(nx) && !mdv_state_precopy(cur)) ||
+		    (nx == S(STOP_COPY) && !mdv_state_saving(cur))) {
 			f->s_live = true;
 			f->s_read = 0;
 			new_s = true;
@@ -246,7 +236,7 @@ static uint64_t avail(struct fuzz *f)
 {
 	uint64_t left = f->full - f->s_read;
 
-	if (precopy_state(f->state))
+	if (mdv_state_precopy(f->state))
 		return left > END_BYTES ? left - END_BYTES : 0;
 	return left;
 }
@@ -274,7 +264,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 		if (!f->s_live)
 			return n < 0 && errno == ENODEV ? 0 :
 			       diverge(f, "read dead FD: %ld (errno %ld)", n, errno);
-		if (precopy_state(f->state) && !avail(f)) {
+		if (mdv_state_precopy(f->state) && !avail(f)) {
 			if (n < 0 && errno == ENOMSG)
 				return 0;
 			return diverge(f, "read with nothing pending: %ld, errno %ld",
@@ -330,7 +320,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 		if (f->sfd < 0)
 			return 0;
 		ret = mdv_precopy_info(f->sfd, &init, &dirty);
-		if (!precopy_state(f->state))
+		if (!mdv_state_precopy(f->state))
 			return ret == -EINVAL ? 0 :
 			       diverge(f, "precopy info in state %ld: %ld", f->state, ret);
 		if (ret || init != avail(f) || dirty)

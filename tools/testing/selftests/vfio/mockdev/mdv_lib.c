@@ -563,3 +563,43 @@ int mdv_log_report(struct mdv_dev *d, uint64_t iova, uint64_t length,
 	return feature(d, VFIO_DEVICE_FEATURE_GET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
 }
+
+bool mdv_state_offered(uint64_t flags, uint32_t s)
+{
+	switch (s) {
+	case VFIO_DEVICE_STATE_RUNNING_P2P:
+		return flags & VFIO_MIGRATION_P2P;
+	case VFIO_DEVICE_STATE_PRE_COPY:
+		return flags & VFIO_MIGRATION_PRE_COPY;
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+		return (flags & VFIO_MIGRATION_P2P) &&
+		       (flags & VFIO_MIGRATION_PRE_COPY);
+	case VFIO_DEVICE_STATE_ERROR:
+		return false;
+	default:
+		return s < MDV_NUM_STATES;
+	}
+}
+
+bool mdv_state_precopy(uint32_t s)
+{
+	return s == VFIO_DEVICE_STATE_PRE_COPY ||
+	       s == VFIO_DEVICE_STATE_PRE_COPY_P2P;
+}
+
+bool mdv_state_saving(uint32_t s)
+{
+	return mdv_state_precopy(s) || s == VFIO_DEVICE_STATE_STOP_COPY;
+}
+
+int mdv_sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}

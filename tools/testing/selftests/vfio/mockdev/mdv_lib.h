@@ -80,6 +80,13 @@ int mdv_migrate(struct mdv_dev *src, struct mdv_dev *dst, size_t chunk,
 
 double mdv_now(void);
 
+/* uAPI state classes */
+bool mdv_state_offered(uint64_t mig_flags, uint32_t state);
+bool mdv_state_precopy(uint32_t state);
+bool mdv_state_saving(uint32_t state);
+/* write @val to a sysfs (or any) file: 0 or -errno */
+int mdv_sysfs_write(const char *path, const char *val);
+
 /* Map @len bytes at @buf to @iova in the device's IOMMU domain */
 int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova);
 int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova);

@@ -59,18 +59,6 @@ FIXTURE_TEARDOWN(rel)
 		mdv_close(&self->dst);
 }
 
-static int sysfs_put(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static int sysfs_get(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY);
@@ -113,7 +101,7 @@ static int kmemleak_leaks(void)
 	int fd, n, leaks = 0;
 	char *p;
 
-	if (sysfs_put(DBG "/kmemleak", "scan"))
+	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
 		return -1;
 	fd = open(DBG "/kmemleak", O_RDONLY);
 	if (fd < 0)
@@ -239,15 +227,15 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 		char t[32];
 
 		snprintf(t, sizeof(t), "%#lx", ms);
-		sysfs_put(DBG "/failslab/require-start", t);
+		mdv_sysfs_write(DBG "/failslab/require-start", t);
 		snprintf(t, sizeof(t), "%#lx", me);
-		sysfs_put(DBG "/failslab/require-end", t);
-		sysfs_put(DBG "/failslab/ignore-gfp-wait", "N");
-		sysfs_put(DBG "/failslab/verbose", "0");
-		sysfs_put(DBG "/failslab/interval", "1");
+		mdv_sysfs_write(DBG "/failslab/require-end", t);
+		mdv_sysfs_write(DBG "/failslab/ignore-gfp-wait", "N");
+		mdv_sysfs_write(DBG "/failslab/verbose", "0");
+		mdv_sysfs_write(DBG "/failslab/interval", "1");
 		for (i = 0; i < 8; i++) {
-			sysfs_put(DBG "/failslab/times", "1");
-			sysfs_put(DBG "/failslab/probability", "100");
+			mdv_sysfs_write(DBG "/failslab/times", "1");
+			mdv_sysfs_write(DBG "/failslab/probability", "100");
 			switch (i % 4) {
 			case 0:
 				mdv_set_state(&self->src, S(STOP_COPY), NULL);
@@ -264,14 +252,14 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 				mdv_set_state(&self->src, S(PRE_COPY), NULL);
 				break;
 			}
-			sysfs_put(DBG "/failslab/probability", "0");
+			mdv_sysfs_write(DBG "/failslab/probability", "0");
 			if (!sysfs_get(DBG "/failslab/times", t, sizeof(t)) &&
 			    atoi(t) == 0)
 				injected++;
 			unrecovered += !!recover(self);
 		}
-		sysfs_put(DBG "/failslab/require-start", "0");
-		sysfs_put(DBG "/failslab/require-end", "0");
+		mdv_sysfs_write(DBG "/failslab/require-start", "0");
+		mdv_sysfs_write(DBG "/failslab/require-end", "0");
 	} else {
 		printf("# faults: no FAILSLAB debugfs on this kernel\n");
 	}
@@ -525,7 +513,7 @@ static void *t_unbind(void *arg)
 {
 	struct unbind_arg *u = arg;
 
-	u->ret = sysfs_put(u->path, u->bdf);
+	u->ret = mdv_sysfs_write(u->path, u->bdf);
 	return NULL;
 }
 
@@ -555,9 +543,9 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 	/* driver_override games while unbound, then bind again */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
 		 self->bdf[1]);
-	EXPECT_EQ(0, sysfs_put(path, "\n"));
-	EXPECT_EQ(0, sysfs_put(path, "mockdev-vfio-pci"));
-	EXPECT_EQ(0, sysfs_put("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	EXPECT_EQ(0, mdv_sysfs_write(path, "\n"));
+	EXPECT_EQ(0, mdv_sysfs_write(path, "mockdev-vfio-pci"));
+	EXPECT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
 	close(fd);
 	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
 	EXPECT_EQ(0, mdv_param_u32(self->bdf[1], "state_size_mb", 2));

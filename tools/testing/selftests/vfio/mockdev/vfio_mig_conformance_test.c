@@ -73,33 +73,6 @@ FIXTURE_TEARDOWN(mig)
 		mdv_close(&self->b);
 }
 
-static bool offered(uint64_t flags, uint32_t s)
-{
-	switch (s) {
-	case S(RUNNING_P2P):
-		return flags & VFIO_MIGRATION_P2P;
-	case S(PRE_COPY):
-		return flags & VFIO_MIGRATION_PRE_COPY;
-	case S(PRE_COPY_P2P):
-		return (flags & VFIO_MIGRATION_P2P) &&
-		       (flags & VFIO_MIGRATION_PRE_COPY);
-	case S(ERROR):
-		return false;
-	default:
-		return true;
-	}
-}
-
-static bool precopy(uint32_t s)
-{
-	return s == S(PRE_COPY) || s == S(PRE_COPY_P2P);
-}
-
-static bool saving(uint32_t s)
-{
-	return precopy(s) || s == S(STOP_COPY);
-}
-
 /* A complete stream of @d, saved from STOP; @d is back in RUNNING */
 static int64_t save(struct mdv_dev *d, uint8_t **buf)
 {
@@ -125,7 +98,7 @@ static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 
 	if (from == S(ERROR))
 		SKIP(return, "a generic test cannot drive a device into ERROR");
-	if (!offered(self->flags, from))
+	if (!mdv_state_offered(self->flags, from))
 		SKIP(return, "%s is not offered by the device", mdv_state_name(from));
 	if (from == S(RESUMING)) {
 		uint8_t *buf;
@@ -138,11 +111,11 @@ static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 	} else {
 		ASSERT_EQ(0, mdv_set_state(&self->a, from, &hold));
 	}
-	ok = offered(self->flags, to) &&
-	     !(from == S(STOP_COPY) && precopy(to));
+	ok = mdv_state_offered(self->flags, to) &&
+	     !(from == S(STOP_COPY) && mdv_state_precopy(to));
 	new_fd = ok && from != to &&
-		 (to == S(RESUMING) || (to == S(STOP_COPY) && !saving(from)) ||
-		  (precopy(to) && !precopy(from)));
+		 (to == S(RESUMING) || (to == S(STOP_COPY) && !mdv_state_saving(from)) ||
+		  (mdv_state_precopy(to) && !mdv_state_precopy(from)));
 	ret = mdv_set_state(&self->a, to, &fd);
 	if (ok) {
 		EXPECT_EQ(0, ret);
@@ -291,7 +264,7 @@ TEST_F(mig, data_size_in_every_state)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(st); i++) {
-		if (!offered(self->flags, st[i]))
+		if (!mdv_state_offered(self->flags, st[i]))
 			continue;
 		fd = -1;
 		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
@@ -391,7 +364,7 @@ TEST_F(mig, reset_ends_sessions)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(st); i++) {
-		if (!offered(self->flags, st[i]))
+		if (!mdv_state_offered(self->flags, st[i]))
 			continue;
 		ASSERT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
 		if (st[i] != S(PRE_COPY))
