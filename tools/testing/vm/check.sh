@@ -24,13 +24,7 @@ bash "$here/deps.sh"
 cache=$("$here/fetch-kernel.sh")
 src="$cache/src/linux-source-6.12"
 
-# 6.12 uAPI headers for userspace (bookworm's linux-libc-dev is 6.1)
-hdr="$MOCKDEV_CACHE/uapi-$DEB_KVER"
-if [ ! -e "$hdr/.done" ]; then
-	log "installing 6.12 uAPI headers into $hdr"
-	make -s -C "$src" O="$hdr/build" INSTALL_HDR_PATH="$hdr" headers_install >&2
-	touch "$hdr/.done"
-fi
+hdr=$(uapi_headers "$src")
 
 [ -n "${SKIP_LINT:-}" ] || bash "$here/lint.sh"
 

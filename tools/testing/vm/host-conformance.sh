@@ -9,11 +9,7 @@ top=$(cd "$here/../../.." && pwd)
 . "$here/lib.sh"
 cache=$("$here/fetch-kernel.sh")
 src="$cache/src/linux-source-6.12"
-hdr="$MOCKDEV_CACHE/uapi-$DEB_KVER"
-if [ ! -e "$hdr/.done" ]; then
-	make -s -C "$src" O="$hdr/build" INSTALL_HDR_PATH="$hdr" headers_install >&2
-	touch "$hdr/.done"
-fi
+hdr=$(uapi_headers "$src")
 out="$top/build/conformance"
 mkdir -p "$out"
 make -s -C "$top/tools/testing/selftests/vfio/mockdev" OUTPUT="$out" \

@@ -7,3 +7,15 @@ DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
 mkdir -p "$MOCKDEV_CACHE"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The 6.12 uAPI headers for userspace (bookworm's linux-libc-dev is 6.1),
+# installed once from linux-source $1; prints the install directory.
+uapi_headers() {
+	local hdr="$MOCKDEV_CACHE/uapi-$DEB_KVER"
+	if [ ! -e "$hdr/.done" ]; then
+		log "installing 6.12 uAPI headers into $hdr"
+		make -s -C "$1" O="$hdr/build" INSTALL_HDR_PATH="$hdr" headers_install >&2
+		touch "$hdr/.done"
+	fi
+	echo "$hdr"
+}

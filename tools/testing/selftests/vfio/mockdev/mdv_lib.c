@@ -603,3 +603,19 @@ int mdv_sysfs_write(const char *path, const char *val)
 	close(fd);
 	return ret;
 }
+
+int64_t mdv_save_stream(struct mdv_dev *d, uint8_t **buf)
+{
+	int64_t n;
+	int fd, ret;
+
+	ret = mdv_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	if (!ret)
+		ret = mdv_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	if (ret)
+		return ret;
+	n = mdv_read_stream(fd, buf);
+	close(fd);
+	ret = mdv_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+	return ret ? ret : n;
+}

@@ -67,6 +67,11 @@ int mdv_param_u32(const char *bdf, const char *name, unsigned int value);
  */
 int64_t mdv_pipe(int in, int out, size_t max_chunk, unsigned int seed,
 		 bool stop_at_enomsg);
+/*
+ * A complete stream of @d saved from STOP (STOP -> STOP_COPY, read to the
+ * end); @d is back in RUNNING. Returns its length or -errno.
+ */
+int64_t mdv_save_stream(struct mdv_dev *d, uint8_t **buf);
 /* Read a whole stream into a malloc'd buffer; returns its length or -errno */
 int64_t mdv_read_stream(int in, uint8_t **buf);
 int64_t mdv_write_all(int out, const uint8_t *buf, size_t len, size_t chunk);

@@ -281,20 +281,6 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 
 /* ----- stream mutation ----- */
 
-static int64_t take_stream(struct mdv_dev *d, uint8_t **buf)
-{
-	int64_t n;
-	int fd;
-
-	if (mdv_set_state(d, S(STOP), NULL) ||
-	    mdv_set_state(d, S(STOP_COPY), &fd))
-		return -1;
-	n = mdv_read_stream(fd, buf);
-	close(fd);
-	mdv_set_state(d, S(RUNNING), NULL);
-	return n;
-}
-
 TEST_F_TIMEOUT(rel, stream_mutation, 900)
 {
 	const char *s_n = getenv("MDV_STREAM_FUZZ");
@@ -305,8 +291,8 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 	int64_t la, lb, lm, n;
 	uint64_t want;
 
-	la = take_stream(&self->src, &a);
-	lb = take_stream(&self->src, &b2);
+	la = mdv_save_stream(&self->src, &a);
+	lb = mdv_save_stream(&self->src, &b2);
 	ASSERT_LT(0, la);
 	ASSERT_EQ(la, lb);
 	want = mdv_digest(self->bdf[0]);

@@ -73,22 +73,6 @@ FIXTURE_TEARDOWN(mig)
 		mdv_close(&self->b);
 }
 
-/* A complete stream of @d, saved from STOP; @d is back in RUNNING */
-static int64_t save(struct mdv_dev *d, uint8_t **buf)
-{
-	int64_t n;
-	int fd;
-
-	if (mdv_set_state(d, S(STOP), NULL) ||
-	    mdv_set_state(d, S(STOP_COPY), &fd))
-		return -1;
-	n = mdv_read_stream(fd, buf);
-	close(fd);
-	if (mdv_set_state(d, S(RUNNING), NULL))
-		return -1;
-	return n;
-}
-
 static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 		uint32_t from, uint32_t to)
 {
@@ -102,7 +86,7 @@ static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 		SKIP(return, "%s is not offered by the device", mdv_state_name(from));
 	if (from == S(RESUMING)) {
 		uint8_t *buf;
-		int64_t n = save(&self->a, &buf);
+		int64_t n = mdv_save_stream(&self->a, &buf);
 
 		ASSERT_LT(0, n);
 		ASSERT_EQ(0, mdv_set_state(&self->a, S(RESUMING), &hold));
@@ -318,7 +302,7 @@ TEST_F(mig, stream_any_segmentation)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = save(&self->a, &buf);
+	n = mdv_save_stream(&self->a, &buf);
 	ASSERT_LT(0, n);
 	EXPECT_EQ(0, load(self, buf, n, 0, true));
 	free(buf);
@@ -331,7 +315,7 @@ TEST_F(mig, truncated_stream_rejected)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = save(&self->a, &buf);
+	n = mdv_save_stream(&self->a, &buf);
 	ASSERT_LT(1, n);
 	EXPECT_NE(0, load(self, buf, n - 1, 65536, false));
 	EXPECT_NE(0, load(self, buf, n / 2, 65536, false));
@@ -345,7 +329,7 @@ TEST_F(mig, corrupted_stream_rejected)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = save(&self->a, &buf);
+	n = mdv_save_stream(&self->a, &buf);
 	ASSERT_LT(16, n);
 	/* a stream of the same length, every byte inverted */
 	for (i = 0; i < n; i++)
