@@ -50,11 +50,9 @@ for lane in $LANES; do
 	kdir=$(kdir_for "$lane")
 	# out-of-tree builds write next to the sources: one copy per lane
 	obj="$build/$lane/obj" payload="$build/$lane/payload"
-	rm -rf "$obj" "$payload"
-	mkdir -p "$obj" "$payload/tests"
-	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$obj/"
-	make -s -C "$kdir" M="$obj" modules >&2
-	cp "$obj/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko" "$payload/"
+	rm -rf "$payload"
+	mkdir -p "$payload/tests"
+	cp "$(build_module "$kdir" "$obj")" "$payload/"
 	cp "$build"/tests/* "$payload/tests/"
 	cp "$here/guest-tests.sh" "$payload/run.sh"
 	cp "$here/conformance.sh" "$payload/"

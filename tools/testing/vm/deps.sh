@@ -7,7 +7,7 @@ pkgs=(
 	build-essential gcc make bc flex bison libelf-dev libssl-dev pahole
 	xz-utils cpio kmod rsync sparse perl python3
 	qemu-system-x86 busybox-static
-	iproute2 bash dkms
+	iproute2 bash dkms debootstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do

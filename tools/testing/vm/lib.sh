@@ -19,3 +19,16 @@ uapi_headers() {
 	fi
 	echo "$hdr"
 }
+
+# Build the driver against the kernel tree $1 in the directory $2, which
+# gets a copy of the sources (an out-of-tree build writes next to them);
+# prints the path of the module.
+build_module() {
+	local top
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+	rm -rf "$2"
+	mkdir -p "$2"
+	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$2/"
+	make -s -C "$1" M="$2" modules >&2
+	echo "$2/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko"
+}

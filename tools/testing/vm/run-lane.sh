@@ -19,6 +19,7 @@
 #   VM_CPUS=2 VM_MEM=4G
 #   VM_EDU=8           number of QEMU "edu" PCI devices (1234:11e8)
 #   VM_EDU_OPTS=       extra edu properties, e.g. dma_mask=0xffffffff
+#   VM_IOMMU_OPTS=     extra intel-iommu properties, e.g. caching-mode=on
 #   VM_TIMEOUT=1800    seconds before the VM is killed (counts as failure)
 #   VM_APPEND=         extra kernel command line
 #   VM_QEMU_OPTS=      extra QEMU arguments (word-split)
@@ -70,7 +71,7 @@ append+=" ${VM_APPEND:-}"
 qemu=(qemu-system-x86_64
 	-M q35,kernel-irqchip=split -accel "$accel" -cpu max
 	-smp "${VM_CPUS:-2}" -m "${VM_MEM:-4G}"
-	-device intel-iommu,intremap=on)
+	-device "intel-iommu,intremap=on${VM_IOMMU_OPTS:+,$VM_IOMMU_OPTS}")
 for ((i = 0; i < ${VM_EDU:-8}; i++)); do
 	qemu+=(-device "edu${VM_EDU_OPTS:+,$VM_EDU_OPTS}")
 done
