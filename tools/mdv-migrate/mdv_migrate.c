@@ -16,9 +16,23 @@
  *                                            parallel), check digests
  *                                       <-   DONE (device time, status)
  *
- * Without initial data nothing moves before the stop. A failure on either
- * side sends ABORT: the destination resets its devices, the source returns
- * its devices to RUNNING. Downtime is from the first stop arc to DONE.
+ * Without initial data no device data moves before the stop. A failure on
+ * either side sends ABORT: the destination resets its devices, the source
+ * returns its devices to RUNNING. Downtime is from the first stop arc to
+ * DONE.
+ *
+ * With --ram, both sides also hold a "guest RAM" buffer that the source
+ * maps into every source device's IOMMU at RAM_IOVA, as a VMM maps guest
+ * memory, so the devices can DMA into it. The source starts DMA logging on
+ * every source device for that range before anything moves, sends the whole
+ * RAM once (RAM messages: first page index, contiguous pages), then in each
+ * precopy round reads and clears the devices' dirty bitmaps
+ * (DMA_LOGGING_REPORT) and sends the pages they wrote. Once the devices are
+ * in STOP_COPY the last report goes out in the downtime and logging stops.
+ * After the downtime the destination checks its RAM against the source's
+ * hash. A kernel without DMA logging reports (no vfio_log_ops:
+ * DMA_LOGGING_START fails with ENOTTY) cannot tell which pages the devices
+ * wrote: RAM is then not synced at all and the summary says so.
  *
  * After the downtime the engine compares whole-state digests (debugfs) of
  * each pair, as a check of the whole path; the driver already verified the
@@ -35,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +63,9 @@ enum msg_type {
 	MSG_HELLO = 1, MSG_CALIB, MSG_CALIB_ACK, MSG_DATA, MSG_INIT_DONE,
 	MSG_ACK, MSG_END, MSG_DONE, MSG_ABORT, MSG_SWITCH, MSG_VERIFY,
 	MSG_VERIFIED,
+	MSG_RAM,		/* dev: first page index; len: whole pages */
+	MSG_RAM_VERIFY,		/* the source's RAM hash after the last sync */
+	MSG_RAM_VERIFIED,	/* struct ram_result */
 };
 
 struct msg {
@@ -61,6 +79,31 @@ struct done_info {
 	double arcs_s;		/* ... of which in RESUMING -> RUNNING */
 	double stall_s;		/* ... of which in writes that stalled */
 };
+
+/* HELLO's payload */
+struct hello {
+	uint64_t ram_bytes;	/* 0: no --ram */
+	uint32_t ram_synced;	/* 0: the source cannot track device writes */
+	uint32_t pad;
+};
+
+struct ram_result {
+	uint64_t hash;
+	uint64_t changed;	/* pages that differ from the initial pattern */
+};
+
+/*
+ * Guest RAM sits at 16 MiB in every source device's IOVA space and must end
+ * below 256 MiB: QEMU's edu, the mock's DMA engine, has a 28-bit DMA mask.
+ */
+#define RAM_IOVA (16ULL << 20)
+#define RAM_MAX_MB 240
+#define RAM_PAGE 4096UL
+#define RAM_SEED 0x6d6476ULL
+/* A precopy round waiting only for time or acks: the next sync after this */
+#define RAM_ROUND_MS 100
+/* RAM has converged when one round's dirty pages fit in this downtime */
+#define RAM_DOWNTIME_S 0.3
 
 /*
  * A resuming write that takes this long is the device stalling (allocating
@@ -76,7 +119,20 @@ static struct {
 	bool initial_data;
 	int sock;
 	bool verbose;
+	double min_precopy_s;
 } g = { .sock = -1 };
+
+static struct {
+	uint8_t *buf;
+	size_t len;		/* 0: no --ram */
+	size_t npages;
+	uint64_t *bitmap;	/* one bit per RAM_PAGE, union of the devices */
+	int nmapped;		/* source devices with the RAM mapped */
+	int nlogging;		/* ... and DMA logging started */
+	bool synced;		/* logging on every source device */
+	int log_err;		/* why not: START's -errno */
+	int setup_err;		/* the source aborts with it once connected */
+} ram = { .buf = MAP_FAILED };
 
 static void fail(const char *what, int err)
 {
@@ -121,6 +177,197 @@ static int send_msg(uint32_t type, uint32_t dev, const void *data, uint64_t len)
 static int recv_msg(struct msg *m)
 {
 	return xfer(g.sock, m, sizeof(*m), false);
+}
+
+/* ----- guest RAM ----- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/*
+ * The initial content of page @pg: different in every page, so a page put
+ * at the wrong index changes the hash, and no zero byte anywhere, so every
+ * write of the mock (it DMAs zeros) shows.
+ */
+static void ram_pattern(uint64_t *w, size_t pg)
+{
+	size_t i;
+
+	for (i = 0; i < RAM_PAGE / 8; i++)
+		w[i] = mix64(RAM_SEED ^ (pg << 12) ^ i) | 0x0101010101010101ULL;
+}
+
+/* FNV-1a over 64-bit words */
+static uint64_t ram_hash(void)
+{
+	const uint64_t *w = (const uint64_t *)ram.buf;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < ram.len / 8; i++) {
+		h ^= w[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t ram_changed(void)
+{
+	uint64_t pat[RAM_PAGE / 8], n = 0;
+	size_t pg;
+
+	for (pg = 0; pg < ram.npages; pg++) {
+		ram_pattern(pat, pg);
+		n += !!memcmp(ram.buf + pg * RAM_PAGE, pat, RAM_PAGE);
+	}
+	return n;
+}
+
+static int ram_alloc(bool fill)
+{
+	size_t pg;
+
+	ram.npages = ram.len / RAM_PAGE;
+	ram.buf = mmap(NULL, ram.len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ram.buf == MAP_FAILED)
+		return -errno;
+	if (fill)
+		for (pg = 0; pg < ram.npages; pg++)
+			ram_pattern((uint64_t *)(ram.buf + pg * RAM_PAGE), pg);
+	return 0;
+}
+
+static void ram_log_stop(void)
+{
+	int i;
+
+	for (i = 0; i < ram.nlogging; i++)
+		mdv_log_stop(&g.dev[i]);
+	ram.nlogging = 0;
+}
+
+/*
+ * Source: map RAM for every source device, as a VMM maps guest memory, and
+ * start DMA logging on it. Only ENOTTY (no logging on this kernel) is not
+ * an error: then nothing is synced.
+ *
+ * Done right after the devices are opened: the mock queues the writes it
+ * cannot place while nothing is tracked and issues them all, one edu
+ * transfer (~100 ms) after the other, once something is; a late start
+ * means a quiesce that waits seconds for that backlog.
+ */
+static int ram_setup_src(void)
+{
+	struct mdv_range r = { RAM_IOVA, ram.len };
+	uint64_t ps;
+	int i, ret;
+
+	ram.bitmap = calloc((ram.npages + 63) / 64, 8);
+	if (!ram.bitmap)
+		return -ENOMEM;
+	for (i = 0; i < g.ndev; i++) {
+		ret = mdv_map(&g.dev[i], ram.buf, ram.len, RAM_IOVA);
+		if (ret) {
+			fail("mapping guest RAM", ret);
+			return ret;
+		}
+		ram.nmapped++;
+		ret = mdv_bus_master(&g.dev[i]);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < g.ndev; i++) {
+		/* the device may track coarser; reports are asked at 4 KiB */
+		ps = RAM_PAGE;
+		ret = mdv_log_start(&g.dev[i], &r, 1, &ps);
+		if (ret == -ENOTTY) {
+			ram.log_err = ret;
+			ram_log_stop();
+			return 0;
+		}
+		if (ret) {
+			fail("DMA_LOGGING_START", ret);
+			return ret;
+		}
+		ram.nlogging++;
+	}
+	ram.synced = true;
+	return 0;
+}
+
+static void ram_teardown(void)
+{
+	int i;
+
+	ram_log_stop();
+	for (i = 0; i < ram.nmapped; i++)
+		mdv_unmap(&g.dev[i], ram.len, RAM_IOVA);
+	ram.nmapped = 0;
+	if (ram.buf != MAP_FAILED)
+		munmap(ram.buf, ram.len);
+	ram.buf = MAP_FAILED;
+	free(ram.bitmap);
+	ram.bitmap = NULL;
+}
+
+/* Send @n pages from @pg on, at most CHUNK a message */
+static int ram_send(size_t pg, size_t n)
+{
+	size_t k;
+
+	while (n) {
+		k = n < CHUNK / RAM_PAGE ? n : CHUNK / RAM_PAGE;
+		if (send_msg(MSG_RAM, pg, ram.buf + pg * RAM_PAGE,
+			     k * RAM_PAGE))
+			return -ECONNRESET;
+		pg += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static bool ram_dirty(size_t pg)
+{
+	return (ram.bitmap[pg / 64] >> (pg % 64)) & 1;
+}
+
+/*
+ * One dirty sync: read and clear every source device's log for the RAM
+ * (the union is what any of them wrote) and send those pages, runs of
+ * contiguous pages a message. Returns the number of pages or -errno.
+ */
+static int64_t ram_sync(void)
+{
+	size_t pg, run, n = 0;
+	int i, ret;
+
+	memset(ram.bitmap, 0, (ram.npages + 63) / 64 * 8);
+	for (i = 0; i < g.ndev; i++) {
+		ret = mdv_log_report(&g.dev[i], RAM_IOVA, ram.len, RAM_PAGE,
+				     ram.bitmap);
+		if (ret) {
+			fail("DMA_LOGGING_REPORT", ret);
+			return ret;
+		}
+	}
+	for (pg = 0; pg < ram.npages; pg += run) {
+		for (run = 0; pg + run < ram.npages && ram_dirty(pg + run); run++)
+			;
+		if (!run) {
+			run = 1;
+			continue;
+		}
+		if (ram_send(pg, run))
+			return -ECONNRESET;
+		n += run;
+	}
+	return n;
 }
 
 /* ----- state transitions, serial or one thread per device ----- */
@@ -204,9 +451,17 @@ static int run_dst(void)
 	double t_dev = 0, t;
 	uint8_t *buf = malloc(CHUNK);
 	int nended = 0, nverified = 0, ok = 1, i, ret;
-	bool stopping = false;
+	bool stopping = false, ram_verified = false, ram_ok = true;
+	struct hello hello = {};
+	struct ram_result rr;
 	uint64_t digest;
 	struct msg m;
+
+	if (ram.len) {
+		ret = ram_alloc(false);
+		if (ret)
+			return dst_abort(ret);
+	}
 
 	for (;;) {
 		ret = recv_msg(&m);
@@ -214,8 +469,22 @@ static int run_dst(void)
 			return dst_abort(ret);
 		switch (m.type) {
 		case MSG_HELLO:
-			if (m.dev != (uint32_t)g.ndev)
+			if (m.len != sizeof(hello) ||
+			    xfer(g.sock, &hello, sizeof(hello), false))
+				return dst_abort(-EPROTO);
+			if (m.dev != (uint32_t)g.ndev) {
+				fprintf(stderr,
+					"mdv_migrate: %u source devices, %d destination devices\n",
+					m.dev, g.ndev);
 				return dst_abort(-EINVAL);
+			}
+			if (hello.ram_bytes != ram.len) {
+				fprintf(stderr,
+					"mdv_migrate: --ram differs: source %lu MiB, destination %lu MiB\n",
+					(unsigned long)(hello.ram_bytes >> 20),
+					(unsigned long)(ram.len >> 20));
+				return dst_abort(-EINVAL);
+			}
 			ret = set_all(S(RESUMING), NULL);
 			if (ret)
 				return dst_abort(ret);
@@ -250,6 +519,32 @@ static int run_dst(void)
 			if (ret)
 				return dst_abort(ret);
 			break;
+		case MSG_RAM:
+			if (!m.len || m.len % RAM_PAGE || m.len > CHUNK ||
+			    m.dev >= ram.npages ||
+			    m.len / RAM_PAGE > ram.npages - m.dev)
+				return dst_abort(-EPROTO);
+			ret = xfer(g.sock, ram.buf + m.dev * RAM_PAGE, m.len,
+				   false);
+			if (ret)
+				return dst_abort(ret);
+			break;
+		case MSG_RAM_VERIFY:
+			if (!ram.len || m.len != 8 ||
+			    xfer(g.sock, &digest, 8, false))
+				return dst_abort(-EPROTO);
+			rr.hash = ram_hash();
+			rr.changed = ram_changed();
+			if (rr.hash != digest) {
+				fprintf(stderr,
+					"mdv_migrate: guest RAM differs: source hash %016lx, destination %016lx\n",
+					(unsigned long)digest,
+					(unsigned long)rr.hash);
+				ram_ok = false;
+			}
+			send_msg(MSG_RAM_VERIFIED, 0, &rr, sizeof(rr));
+			ram_verified = true;
+			break;
 		case MSG_INIT_DONE:
 			/* every byte before it went through write(): loaded */
 			send_msg(MSG_ACK, m.dev, NULL, 0);
@@ -281,9 +576,14 @@ static int run_dst(void)
 				ok = 0;
 			if (++nverified < g.ndev)
 				break;
+			if (hello.ram_synced && !ram_verified) {
+				fprintf(stderr,
+					"mdv_migrate: the source synced guest RAM but never had it checked\n");
+				ram_ok = false;
+			}
 			send_msg(MSG_VERIFIED, 0, &ok, sizeof(ok));
 			free(buf);
-			return ok ? 0 : 1;
+			return ok && ram_ok ? 0 : 1;
 		case MSG_ABORT:
 			fprintf(stderr, "mdv_migrate: source aborted\n");
 			close_fds();
@@ -304,6 +604,11 @@ struct src_stats {
 	double precopy_s, downtime_s, stop_arcs_s, read_s;
 	struct done_info done;
 	int digests_ok;
+	bool ram_ok;
+	/* guest RAM: dirty syncs, the last one in the downtime */
+	int ram_rounds;
+	uint64_t ram_dirty_pages, ram_final_pages, ram_hash, ram_changed;
+	uint32_t *ram_round_pages;	/* per round, before the stop */
 };
 
 static int src_abort(int err)
@@ -317,14 +622,14 @@ static int src_abort(int err)
 	return 1;
 }
 
-/* Handle what the destination sent while we were busy */
-static int src_poll(bool *acked, int *nacked, bool wait)
+/* Handle what the destination sent while we were busy, or in @wait_ms */
+static int src_poll(bool *acked, int *nacked, int wait_ms)
 {
 	struct pollfd p = { .fd = g.sock, .events = POLLIN };
 	struct msg m;
 	int err;
 
-	while (poll(&p, 1, wait ? 1000 : 0) > 0) {
+	while (poll(&p, 1, wait_ms) > 0) {
 		if (recv_msg(&m))
 			return -ECONNRESET;
 		if (m.type == MSG_ACK && m.dev < (uint32_t)g.ndev) {
@@ -338,7 +643,7 @@ static int src_poll(bool *acked, int *nacked, bool wait)
 			fprintf(stderr, "mdv_migrate: destination aborted\n");
 			return -ECANCELED;
 		}
-		wait = false;
+		wait_ms = 0;
 	}
 	return 0;
 }
@@ -369,14 +674,26 @@ static int64_t pump(int i, uint8_t *buf, bool precopy, double *read_s)
 static int run_src(struct src_stats *st, int max_rounds)
 {
 	bool acked[MDV_MAX_DEVS] = {}, sent_init[MDV_MAX_DEVS] = {};
+	bool acks_done, ram_done = true;
 	uint8_t *buf = calloc(1, CHUNK);
 	uint64_t init, dirty, digest;
-	int nacked = 0, round, i, ret;
+	int nacked = 0, round, i, ret, wait_ms;
+	struct hello hello = {};
+	struct ram_result rr;
 	double t, t_unused = 0;
 	struct msg m;
 	int64_t n;
 
-	send_msg(MSG_HELLO, g.ndev, NULL, 0);
+	if (ram.len) {
+		if (ram.setup_err)
+			return src_abort(ram.setup_err);
+		st->ram_round_pages = calloc(max_rounds, sizeof(uint32_t));
+		if (!st->ram_round_pages)
+			return src_abort(-ENOMEM);
+	}
+	hello.ram_bytes = ram.len;
+	hello.ram_synced = ram.synced;
+	send_msg(MSG_HELLO, g.ndev, &hello, sizeof(hello));
 	/* link bandwidth, measured the way the data will travel */
 	t = now();
 	send_msg(MSG_CALIB, 0, NULL, CALIB_BYTES);
@@ -387,13 +704,21 @@ static int run_src(struct src_stats *st, int max_rounds)
 		return src_abort(-EPROTO);
 	st->bw = CALIB_BYTES / (now() - t);
 
-	if (g.initial_data) {
+	if (g.initial_data || ram.synced) {
 		t = now();
-		ret = set_all(S(PRE_COPY), NULL);
-		if (ret)
-			return src_abort(ret);
+		/* RAM's first pass: everything, as it is now */
+		if (ram.synced) {
+			if (ram_send(0, ram.npages))
+				return src_abort(-ECONNRESET);
+			st->precopy_bytes += ram.len;
+		}
+		if (g.initial_data) {
+			ret = set_all(S(PRE_COPY), NULL);
+			if (ret)
+				return src_abort(ret);
+		}
 		for (round = 0; round < max_rounds; round++) {
-			for (i = 0; i < g.ndev; i++) {
+			for (i = 0; g.initial_data && i < g.ndev; i++) {
 				n = pump(i, buf, true, &t_unused);
 				if (n < 0)
 					return src_abort(n);
@@ -406,19 +731,37 @@ static int run_src(struct src_stats *st, int max_rounds)
 					send_msg(MSG_INIT_DONE, i, NULL, 0);
 				}
 			}
-			ret = src_poll(acked, &nacked, false);
+			if (ram.synced) {
+				n = ram_sync();
+				if (n < 0)
+					return src_abort(n);
+				st->ram_round_pages[st->ram_rounds++] = n;
+				st->ram_dirty_pages += n;
+				st->precopy_bytes += n * RAM_PAGE;
+				/* what one round dirties fits in the downtime */
+				ram_done = n * RAM_PAGE <= st->bw * RAM_DOWNTIME_S;
+			}
+			ret = src_poll(acked, &nacked, 0);
 			if (ret)
 				return src_abort(ret);
 			/* switchover-ack: every device's initial data loaded */
-			if (nacked == g.ndev)
+			acks_done = !g.initial_data || nacked == g.ndev;
+			if (acks_done && ram_done &&
+			    now() - t >= g.min_precopy_s)
 				break;
-			if (round && nacked < g.ndev) {
-				ret = src_poll(acked, &nacked, true);
+			/* RAM not converged yet: the next round at once */
+			wait_ms = 0;
+			if (!acks_done && round)
+				wait_ms = ram.synced ? RAM_ROUND_MS : 1000;
+			else if (acks_done && ram_done)
+				wait_ms = RAM_ROUND_MS;
+			if (wait_ms) {
+				ret = src_poll(acked, &nacked, wait_ms);
 				if (ret)
 					return src_abort(ret);
 			}
 		}
-		if (nacked < g.ndev)
+		if (g.initial_data && nacked < g.ndev)
 			return src_abort(-ETIMEDOUT);
 		st->precopy_s = now() - t;
 	}
@@ -429,6 +772,16 @@ static int run_src(struct src_stats *st, int max_rounds)
 	ret = set_all(S(STOP_COPY), &st->stop_arcs_s);
 	if (ret)
 		return src_abort(ret);
+	/* stopped devices write no more: what they wrote is in this report */
+	if (ram.synced) {
+		n = ram_sync();
+		if (n < 0)
+			return src_abort(n);
+		st->ram_rounds++;
+		st->ram_final_pages = n;
+		st->ram_dirty_pages += n;
+		ram_log_stop();
+	}
 	for (i = 0; i < g.ndev; i++) {
 		n = pump(i, buf, false, &st->read_s);
 		if (n < 0)
@@ -452,6 +805,20 @@ static int run_src(struct src_stats *st, int max_rounds)
 	close_fds();
 	/* the source VM is gone: leave its devices stopped */
 	set_all(S(STOP), NULL);
+	if (ram.synced) {
+		st->ram_hash = ram_hash();
+		if (send_msg(MSG_RAM_VERIFY, 0, &st->ram_hash, 8) ||
+		    recv_msg(&m) || m.type != MSG_RAM_VERIFIED ||
+		    m.len != sizeof(rr) || xfer(g.sock, &rr, sizeof(rr), false))
+			return 1;
+		st->ram_changed = rr.changed;
+		st->ram_ok = rr.hash == st->ram_hash;
+		if (!st->ram_ok)
+			fprintf(stderr,
+				"mdv_migrate: guest RAM differs: source hash %016lx, destination %016lx\n",
+				(unsigned long)st->ram_hash,
+				(unsigned long)rr.hash);
+	}
 	for (i = 0; i < g.ndev; i++) {
 		digest = mdv_digest(g.dev[i].bdf);
 		send_msg(MSG_VERIFY, i, &digest, sizeof(digest));
@@ -462,7 +829,7 @@ static int run_src(struct src_stats *st, int max_rounds)
 	free(buf);
 	if (!st->digests_ok)
 		fprintf(stderr, "mdv_migrate: destination state differs\n");
-	return st->digests_ok ? 0 : 1;
+	return st->digests_ok && (st->ram_ok || !ram.synced) ? 0 : 1;
 }
 
 static int connect_to(const char *spec)
@@ -507,8 +874,10 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"Usage: mdv_migrate src --connect IP:PORT --devs BDF[,BDF..] [--initial-data] [--parallel] [--rounds N]\n"
-		"       mdv_migrate dst --listen PORT --devs BDF[,BDF..] [--parallel]\n"
-		"(--initial-data and --rounds are accepted and ignored by dst)\n");
+		"                       [--ram MiB] [--min-precopy-ms MS]\n"
+		"       mdv_migrate dst --listen PORT --devs BDF[,BDF..] [--parallel] [--ram MiB]\n"
+		"(--initial-data, --rounds and --min-precopy-ms are accepted and ignored by dst;\n"
+		" --ram must be the same on both sides, 1..%d)\n", RAM_MAX_MB);
 	exit(2);
 }
 
@@ -521,12 +890,15 @@ int main(int argc, char **argv)
 		{ "initial-data", no_argument, NULL, 'i' },
 		{ "parallel", no_argument, NULL, 'p' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "ram", required_argument, NULL, 'm' },
+		{ "min-precopy-ms", required_argument, NULL, 't' },
 		{}
 	};
 	const char *connect_spec = NULL, *devs = NULL;
 	struct src_stats st = {};
 	int port = 0, rounds = 1000, c, i, ret;
-	char *copy, *tok, *save = NULL;
+	char *copy, *tok, *save = NULL, *end;
+	unsigned long v;
 	bool src;
 
 	if (argc < 2 || (strcmp(argv[1], "src") && strcmp(argv[1], "dst")))
@@ -553,12 +925,38 @@ int main(int argc, char **argv)
 		case 'r':
 			rounds = atoi(optarg);
 			break;
+		case 'm':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !v ||
+			    v > RAM_MAX_MB) {
+				fprintf(stderr,
+					"mdv_migrate: --ram %s: want MiB of guest RAM, 1..%d (it is mapped at IOVA %llu MiB and must stay below the devices' 256 MiB DMA limit)\n",
+					optarg, RAM_MAX_MB, RAM_IOVA >> 20);
+				return 2;
+			}
+			ram.len = v << 20;
+			break;
+		case 't':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 3600000) {
+				fprintf(stderr,
+					"mdv_migrate: --min-precopy-ms %s: want 0..3600000\n",
+					optarg);
+				return 2;
+			}
+			g.min_precopy_s = v / 1e3;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (!devs || (src ? !connect_spec : !port))
+	if (!devs || (src ? !connect_spec : !port) || rounds < 1)
 		usage();
+	/* guest RAM exists before the devices */
+	if (src && ram.len)
+		ram.setup_err = ram_alloc(true);
 	copy = strdup(devs);
 	for (tok = strtok_r(copy, ",", &save); tok && g.ndev < MDV_MAX_DEVS;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -570,6 +968,8 @@ int main(int argc, char **argv)
 		g.fd[g.ndev++] = -1;
 	}
 	free(copy);
+	if (src && ram.len && !ram.setup_err)
+		ram.setup_err = ram_setup_src();
 
 	g.sock = src ? connect_to(connect_spec) : listen_on(port);
 	if (g.sock < 0) {
@@ -582,12 +982,23 @@ int main(int argc, char **argv)
 		ret = run_src(&st, rounds);
 	if (src && !ret) {
 		/*
-		 * What the downtime cannot go below: the residual bytes at the
-		 * measured link bandwidth, the arcs on both sides and the
-		 * destination's stalls (resource allocation).
+		 * What the downtime cannot go below: the residual bytes (and
+		 * the last dirty RAM pages) at the measured link bandwidth, the
+		 * arcs on both sides and the destination's stalls (resource
+		 * allocation).
 		 */
-		double bound = st.residual_bytes / st.bw + st.stop_arcs_s +
-			       st.done.arcs_s + st.done.stall_s;
+		double bound = (st.residual_bytes +
+				st.ram_final_pages * RAM_PAGE) / st.bw +
+			       st.stop_arcs_s + st.done.arcs_s + st.done.stall_s;
+
+		if (ram.synced) {
+			/* dirty pages per sync, the last one in the downtime */
+			printf("ram: %lu pages, first pass then syncs:",
+			       (unsigned long)ram.npages);
+			for (i = 0; i < st.ram_rounds - 1; i++)
+				printf(" %u", st.ram_round_pages[i]);
+			printf(" | final %lu\n", (unsigned long)st.ram_final_pages);
+		}
 
 		printf("result: devices=%d initial_data=%d parallel=%d ", g.ndev,
 		       g.initial_data, g.parallel);
@@ -601,10 +1012,24 @@ int main(int argc, char **argv)
 		       st.done.device_s * 1e3);
 		printf("dst_arcs_ms=%.0f dst_stall_ms=%.0f ",
 		       st.done.arcs_s * 1e3, st.done.stall_s * 1e3);
-		printf("precopy_ms=%.0f digests=ok\n", st.precopy_s * 1e3);
+		printf("precopy_ms=%.0f digests=ok", st.precopy_s * 1e3);
+		if (ram.synced) {
+			printf(" ram=ok rounds=%d dirty_pages=%lu final_pages=%lu",
+			       st.ram_rounds, (unsigned long)st.ram_dirty_pages,
+			       (unsigned long)st.ram_final_pages);
+			printf(" changed_pages=%lu ram_hash=%016lx",
+			       (unsigned long)st.ram_changed,
+			       (unsigned long)st.ram_hash);
+		} else if (ram.len) {
+			printf(" ram=skipped (no DMA logging on this kernel: %s)",
+			       strerror(-ram.log_err));
+		}
+		printf("\n");
 	} else if (src) {
 		printf("result: failed\n");
 	}
+	ram_teardown();
+	free(st.ram_round_pages);
 	for (i = 0; i < g.ndev; i++)
 		mdv_close(&g.dev[i]);
 	close(g.sock);
