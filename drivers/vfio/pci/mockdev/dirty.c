@@ -309,6 +309,11 @@ static const struct vfio_log_ops mdv_log_ops = {
  */
 void mdv_dirty_register(struct mdv_device *mdv)
 {
+	/* a device without dirty tracking, as many are: VMMs must cope */
+	if (!mdv_dma_logging) {
+		dev_info(mdv_dev(mdv), "DMA logging not offered (dma_logging=0)\n");
+		return;
+	}
 	mdv->core.vdev.log_ops = &mdv_log_ops;
 }
 

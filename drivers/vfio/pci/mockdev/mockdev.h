@@ -34,6 +34,7 @@ struct mdv_params {
 };
 
 extern struct mdv_params mdv_default_params;
+extern bool mdv_dma_logging;
 
 /* Fault injection switches (debugfs), netdevsim style */
 struct mdv_faults {

@@ -45,6 +45,11 @@ MODULE_PARM_DESC(log_page_sizes, "DMA logging: supported page sizes, a mask of p
 module_param_named(dma_rate, mdv_default_params.dma_rate, uint, 0444);
 MODULE_PARM_DESC(dma_rate, "Device writes per second into tracked ranges while running (0)");
 
+/* read when a device is bound: the vfio core takes log_ops at registration */
+bool mdv_dma_logging = true;
+module_param_named(dma_logging, mdv_dma_logging, bool, 0444);
+MODULE_PARM_DESC(dma_logging, "Offer DMA logging (device dirty tracking) where the kernel can deliver reports (Y)");
+
 static struct mdv_device *mdv_drvdata(struct pci_dev *pdev)
 {
 	struct vfio_pci_core_device *core = dev_get_drvdata(&pdev->dev);
