@@ -350,11 +350,18 @@ static void mock_dma_work(struct work_struct *work)
 	while (m->dma.carry >= MSEC_PER_SEC) {
 		m->dma.carry -= MSEC_PER_SEC;
 		m->dma.rng = mdv_mix(m->dma.rng);
-		if (mdv_dirty_pick(m->mdv, m->dma.rng, &iova))
-			break;	/* nothing tracked: nowhere known to write */
-		off = (m->dma.rng >> 40) % (PAGE_SIZE - 64);
-		if (mock_dma_issue(m, iova + off, 1 + (m->dma.rng >> 8) % 64))
+		if (mdv_dirty_pick(m->mdv, m->dma.rng, &iova)) {
+			/* nothing tracked: nowhere to write, nothing to replay */
+			m->dma.carry = 0;
 			break;
+		}
+		off = (m->dma.rng >> 40) % (PAGE_SIZE - 64);
+		/*
+		 * A write the device cannot make (beyond its DMA mask, or it
+		 * is stopping) is dropped, not queued: a VMM's tracked ranges
+		 * span all of guest memory, a device reaches what it reaches.
+		 */
+		mock_dma_issue(m, iova + off, 1 + (m->dma.rng >> 8) % 64);
 	}
 	schedule_delayed_work(&m->dma.work,
 			      msecs_to_jiffies(MOCK_DMA_TICK_MS));
