@@ -8,6 +8,9 @@
 #   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies,
 #                 DMA logging report cost (both lanes; the stock lane's
 #                 numbers are the ones without debug overhead)
+#   make check-qemu   the real client: QEMU 10 (Debian trixie root made
+#                 with debootstrap) live-migrates a VM with a mockdev device
+#                 assigned, inside the full-lane guest and the stock one
 #   make conformance   the device-agnostic migration conformance suite:
 #                 DEVS="BDF|uuid BDF|uuid" runs it on this host against your
 #                 devices; without DEVS it boots the full lane and runs it
@@ -23,7 +26,7 @@ VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: demo conformance check bench lint deps module kernel clean dkms-install
+.PHONY: demo conformance check check-qemu bench lint deps module kernel clean dkms-install
 
 demo:
 	MDV_RUN=demo LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),4G) \
@@ -31,6 +34,9 @@ demo:
 
 check:
 	bash $(VM)/check.sh
+
+check-qemu:
+	bash tools/testing/qemu/check-qemu.sh
 
 bench:
 	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
