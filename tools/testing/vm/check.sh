@@ -6,6 +6,7 @@
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
 #   SKIP_PEER=1         skip the peer run (mtty) after the full lane
+#   SKIP_QEMU=1         skip the real-client run (make check-qemu)
 #   PEER_TIMEOUT=360    seconds for the peer guest (after an mtty oops it
 #                       never powers off; its score is out by then)
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
@@ -28,7 +29,7 @@ hdr=$(uapi_headers "$src")
 
 [ -n "${SKIP_LINT:-}" ] || bash "$here/lint.sh"
 
-rm -rf "$build/tests"
+rm -rf "$build/tests" "$build/qemu.log"
 mkdir -p "$build/tests"
 make -s -C "$st" OUTPUT="$build/tests" KHDR_INCLUDES="-isystem $hdr/include" \
 	KSFT_DIR="$src/tools/testing/selftests"
@@ -101,6 +102,25 @@ if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
 	fi
 fi
 
+# The real client: QEMU 10 migrates a VM with a mockdev device assigned,
+# inside each lane's kernel (tools/testing/qemu/check-qemu.sh)
+if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ]; then
+	log "check-qemu: QEMU 10 as the client"
+	set +e
+	QEMU_LANES="$LANES" bash "$top/tools/testing/qemu/check-qemu.sh" 2>&1 |
+		tee "$build/qemu.log"
+	qrc=${PIPESTATUS[0]}
+	set -e
+	mapfile -t qlines < <(grep -aE '^lane qemu-[a-z]+: [0-9]+ passed' "$build/qemu.log" | sort -u)
+	[ ${#qlines[@]} -gt 0 ] || { qlines=("lane qemu: 0 passed, 1 failed, 0 skipped"); qrc=1; }
+	for line in "${qlines[@]}"; do
+		summary+=("$line")
+		read -r p f s < <(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	done
+	[ "$qrc" = 0 ] || rc=1
+fi
+
 echo
 # figures the reliability and conformance tests print, as they printed them
 for lane in $LANES; do
@@ -108,6 +128,7 @@ for lane in $LANES; do
 		"$build/$lane/result.log" 2>/dev/null |
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done
+grep -aE '^qemu-migration' "$build/qemu.log" 2>/dev/null | sort -u || true
 [ ${#peer_lines[@]} -gt 0 ] && printf '%s (informative)\n' "${peer_lines[@]}"
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
