@@ -57,6 +57,7 @@
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define CHUNK (1024 * 1024)
+#define ACCEPT_TIMEOUT_S 120
 #define CALIB_BYTES (32UL << 20)
 
 enum msg_type {
@@ -860,9 +861,17 @@ static int listen_on(int port)
 				 .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0), c, one = 1;
 
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1))
 		return -errno;
+	/* a source that failed before connecting must not leave us waiting */
+	c = poll(&p, 1, ACCEPT_TIMEOUT_S * 1000);
+	if (c <= 0) {
+		close(fd);
+		return c ? -errno : -ETIMEDOUT;
+	}
 	c = accept(fd, NULL, NULL);
 	close(fd);
 	if (c >= 0)
@@ -877,7 +886,9 @@ static void usage(void)
 		"                       [--ram MiB] [--min-precopy-ms MS]\n"
 		"       mdv_migrate dst --listen PORT --devs BDF[,BDF..] [--parallel] [--ram MiB]\n"
 		"(--initial-data, --rounds and --min-precopy-ms are accepted and ignored by dst;\n"
-		" --ram must be the same on both sides, 1..%d)\n", RAM_MAX_MB);
+		" --ram must be the same on both sides, 1..%d;\n"
+		" dst gives up when no source connects within %d s)\n",
+		RAM_MAX_MB, ACCEPT_TIMEOUT_S);
 	exit(2);
 }
 

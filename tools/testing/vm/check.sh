@@ -128,7 +128,7 @@ for lane in $LANES; do
 		"$build/$lane/result.log" 2>/dev/null |
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done
-grep -aE '^qemu-migration' "$build/qemu.log" 2>/dev/null | sort -u || true
+grep -aE '^qemu-migration' "$build/qemu.log" 2>/dev/null | awk '!seen[$0]++' || true
 [ ${#peer_lines[@]} -gt 0 ] && printf '%s (informative)\n' "${peer_lines[@]}"
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
