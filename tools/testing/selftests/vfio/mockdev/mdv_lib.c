@@ -594,7 +594,7 @@ bool mdv_state_saving(uint32_t s)
 
 int mdv_sysfs_write(const char *path, const char *val)
 {
-	int fd = open(path, O_WRONLY), ret = 0;
+	int fd = open(path, O_WRONLY | O_TRUNC), ret = 0;
 
 	if (fd < 0)
 		return -errno;

@@ -89,7 +89,7 @@ double mdv_now(void);
 bool mdv_state_offered(uint64_t mig_flags, uint32_t state);
 bool mdv_state_precopy(uint32_t state);
 bool mdv_state_saving(uint32_t state);
-/* write @val to a sysfs (or any) file: 0 or -errno */
+/* write @val to a sysfs (or any) file, truncating it as the shell's > does: 0 or -errno */
 int mdv_sysfs_write(const char *path, const char *val);
 
 /* Map @len bytes at @buf to @iova in the device's IOMMU domain */

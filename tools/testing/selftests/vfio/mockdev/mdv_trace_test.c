@@ -18,18 +18,6 @@
 #define TRACEFS "/sys/kernel/tracing"
 #define EVENTS TRACEFS "/events/mockdev_vfio_pci"
 
-static int put(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static uint64_t stat_of(const char *bdf, const char *name)
 {
 	char buf[512], *p;
@@ -61,7 +49,7 @@ FIXTURE_TEARDOWN(trace)
 {
 	if (self->dev.fd >= 0)
 		mdv_close(&self->dev);
-	put(EVENTS "/enable", "0");
+	mdv_sysfs_write(EVENTS "/enable", "0");
 }
 
 TEST_F(trace, stats_count)
@@ -91,14 +79,14 @@ TEST_F(trace, events_fire)
 		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
 	if (access(EVENTS, F_OK))
 		SKIP(return, "no tracefs events (kernel without CONFIG_EVENT_TRACING)");
-	ASSERT_EQ(0, put(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, put(EVENTS "/enable", "1"));
+	ASSERT_EQ(0, mdv_sysfs_write(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, mdv_sysfs_write(EVENTS "/enable", "1"));
 	ASSERT_EQ(0, mdv_set_state(&self->dev, S(PRE_COPY), &fd));
 	ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, mdv_set_state(&self->dev, S(RUNNING), NULL));
 	close(fd);
-	ASSERT_EQ(0, put(EVENTS "/enable", "0"));
+	ASSERT_EQ(0, mdv_sysfs_write(EVENTS "/enable", "0"));
 
 	tfd = open(TRACEFS "/trace", O_RDONLY);
 	ASSERT_LE(0, tfd);
