@@ -23,7 +23,6 @@ lanes=${QEMU_LANES:-full stock}
 build="$top/build/qemu"
 
 bash "$vm/deps.sh"
-cache=$("$vm/fetch-kernel.sh")
 root=$("$here/mkroot.sh")
 
 mkdir -p "$build"
@@ -35,11 +34,7 @@ gcc -O2 -Wall -Wextra -Werror -static -o "$build/mdv_memcmp" "$here/mdv_memcmp.c
 
 rc=0 lines=()
 for lane in $lanes; do
-	case "$lane" in
-	full) kdir=$("$vm/build-full-kernel.sh") ;;
-	stock) kdir="$cache/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
-	*) die "unknown lane $lane" ;;
-	esac
+	kdir=$(lane_kdir "$lane")
 	payload="$build/$lane/payload"
 	rm -rf "$payload"
 	mkdir -p "$payload"

@@ -39,16 +39,9 @@ make -s -C "$top/tools/mdv-migrate" OUTPUT="$build/tests" \
 cp "$top/tools/mdv-migrate/mdv_migrate_test.sh" "$build/tests/mdv_migrate_test"
 cp "$top/tools/mdv-migrate/demo.sh" "$build/tests/demo.sh"
 
-kdir_for() {
-	case "$1" in
-	stock) echo "$cache/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
-	full) "$here/build-full-kernel.sh" ;;
-	esac
-}
-
 pass=0 fail=0 skip=0 rc=0 summary=()
 for lane in $LANES; do
-	kdir=$(kdir_for "$lane")
+	kdir=$(lane_kdir "$lane")
 	# out-of-tree builds write next to the sources: one copy per lane
 	obj="$build/$lane/obj" payload="$build/$lane/payload"
 	rm -rf "$payload"

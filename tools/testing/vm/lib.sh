@@ -32,3 +32,15 @@ build_module() {
 	make -s -C "$1" M="$2" modules >&2
 	echo "$2/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko"
 }
+
+# The kernel tree a module for lane $1 builds against: Debian's headers
+# (stock) or our built kernel (full, built if not cached); prints its path.
+lane_kdir() {
+	local vm
+	vm=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	case "$1" in
+	stock) echo "$("$vm/fetch-kernel.sh")/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
+	full) "$vm/build-full-kernel.sh" ;;
+	*) die "unknown lane $1" ;;
+	esac
+}
