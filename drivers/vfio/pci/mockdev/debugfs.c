@@ -11,7 +11,7 @@
  *   fail_log_start, fail_log_report   fail DMA logging (-EIO)
  *   fail_read   fail the next N saving-FD reads with fail_errno
  *   fail_write  fail the next N resuming-FD writes with fail_errno
- *   fail_errno  positive errno for fail_read / fail_write (default 5, EIO)
+ *   fail_errno  errno (1..4095) for fail_read / fail_write (default 5, EIO)
  *   mock/       the device model: npages, dirtied, running, dirty_now
  * Read and write them as root; see Documentation/mockdev-vfio-pci.rst.
  */
@@ -39,7 +39,7 @@ static int mdv_state_show(struct seq_file *s, void *unused)
 	struct mdv_device *mdv = s->private;
 	enum vfio_device_mig_state st;
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	st = mdv->mig_state;
 	mdv_state_unlock(mdv);
 	seq_printf(s, "%s\n", st < ARRAY_SIZE(mdv_state_names) ?
@@ -61,7 +61,7 @@ static int mdv_params_show(struct seq_file *s, void *unused)
 	struct mdv_device *mdv = s->private;
 	struct mdv_params p;
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	p = mdv->params;
 	mdv_state_unlock(mdv);
 	seq_printf(s, "state_size_mb %u\ndirty_rate %u\nalloc_latency_ms %u\n",
@@ -72,8 +72,8 @@ static int mdv_params_show(struct seq_file *s, void *unused)
 		   str_true_false(p.precopy));
 	seq_printf(s, "log_max_ranges %u\nlog_max_span_gb %u\n",
 		   p.log_max_ranges, p.log_max_span_gb);
-	seq_printf(s, "log_page_sizes %u\ndma_rate %u\n", p.log_page_sizes,
-		   p.dma_rate);
+	seq_printf(s, "log_page_sizes %u\ndma_rate %u\nsave_rate_mb %u\n",
+		   p.log_page_sizes, p.dma_rate, p.save_rate_mb);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_params);
@@ -91,6 +91,23 @@ static int mdv_stats_show(struct seq_file *s, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_stats);
+
+/* fail_errno: a positive errno, so a failure never reads as a byte count */
+static int mdv_fail_errno_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(*(u32 *)data);
+	return 0;
+}
+
+static int mdv_fail_errno_set(void *data, u64 val)
+{
+	if (val < 1 || val > MAX_ERRNO)
+		return -EINVAL;
+	WRITE_ONCE(*(u32 *)data, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(mdv_fail_errno_fops, mdv_fail_errno_get,
+			 mdv_fail_errno_set, "%llu\n");
 
 /**
  * mdv_debugfs_add - create the device's debugfs directory and files
@@ -120,7 +137,8 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 				&mdv->faults.fail_read);
 	debugfs_create_atomic_t("fail_write", 0600, dir,
 				&mdv->faults.fail_write);
-	debugfs_create_u32("fail_errno", 0600, dir, &mdv->faults.fail_errno);
+	debugfs_create_file_unsafe("fail_errno", 0600, dir,
+				   &mdv->faults.fail_errno, &mdv_fail_errno_fops);
 	mdv_mock_debugfs(mdv, debugfs_create_dir("mock", dir));
 }
 

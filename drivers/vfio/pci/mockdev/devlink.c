@@ -4,7 +4,8 @@
  *   devlink dev param set pci/0000:00:03.0 name dirty_rate value 1000 \
  *           cmode runtime
  * Setting any knob fails with -EBUSY while a migration session is open or
- * the device is not RUNNING: a knob must not change a stream midway.
+ * the device is not RUNNING: a knob must not change a stream midway; p2p
+ * and precopy also while the VFIO device is open.
  */
 #include <linux/sizes.h>
 #include <net/devlink.h>
@@ -25,10 +26,8 @@ enum mdv_param_id {
 	MDV_PARAM_LOG_MAX_SPAN_GB,
 	MDV_PARAM_LOG_PAGE_SIZES,
 	MDV_PARAM_DMA_RATE,
+	MDV_PARAM_SAVE_RATE,
 };
-
-/* The largest state a device may have: 64 GiB */
-#define MDV_MAX_STATE_MB	65536
 
 struct mdv_devlink_priv {
 	struct mdv_device *mdv;
@@ -62,6 +61,8 @@ static u32 *mdv_param_u32(struct mdv_params *p, u32 id)
 		return &p->log_page_sizes;
 	case MDV_PARAM_DMA_RATE:
 		return &p->dma_rate;
+	case MDV_PARAM_SAVE_RATE:
+		return &p->save_rate_mb;
 	}
 	return NULL;
 }
@@ -84,7 +85,7 @@ static int mdv_param_get(struct devlink *devlink, u32 id,
 	u32 *u = mdv_param_u32(&mdv->params, id);
 	bool *b = mdv_param_bool(&mdv->params, id);
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	if (u)
 		ctx->val.vu32 = *u;
 	else if (b)
@@ -108,6 +109,15 @@ static int mdv_param_set(struct devlink *devlink, u32 id,
 		NL_SET_ERR_MSG_MOD(extack,
 				   "device is migrating (not RUNNING or a session is open)");
 		return ret;
+	}
+	/*
+	 * The feature knobs set migration_flags, which a VMM reads once when
+	 * it opens the device: they must not change under it.
+	 */
+	if ((id == MDV_PARAM_P2P || id == MDV_PARAM_PRECOPY) && mdv->open) {
+		NL_SET_ERR_MSG_MOD(extack, "device is open: migration features are fixed");
+		mdv_state_unlock(mdv);
+		return -EBUSY;
 	}
 	old = mdv->params;
 	u = mdv_param_u32(&mdv->params, id);
@@ -182,6 +192,7 @@ static const struct devlink_param mdv_devlink_params[] = {
 	MDV_PARAM(MDV_PARAM_LOG_PAGE_SIZES, "log_page_sizes", U32,
 		  mdv_param_validate_sizes),
 	MDV_PARAM(MDV_PARAM_DMA_RATE, "dma_rate", U32, NULL),
+	MDV_PARAM(MDV_PARAM_SAVE_RATE, "save_rate_mb", U32, NULL),
 };
 
 static const struct devlink_ops mdv_devlink_ops = {

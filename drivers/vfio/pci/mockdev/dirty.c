@@ -10,6 +10,14 @@
  * device model feeds it through mdv_dirty_record() whenever it writes guest
  * memory; a device with a hardware tracker would read that instead.
  *
+ * A report window need not be aligned to the tracking granule (vfio.h lets
+ * REPORT use a page size other than START's): a granule is reported
+ * clipped to the window, and cleared only when it lies wholly inside it, so
+ * the part outside is still reported to the neighbouring window.
+ *
+ * A function reset keeps tracking, but the device lost track of what it
+ * wrote: every tracked range is then owed once, as all dirty.
+ *
  * The vfio core can only hand a report to a driver through iova_bitmap,
  * which exists with CONFIG_IOMMUFD_DRIVER alone. Kernels without it (Debian's
  * stock 6.12) get no vfio_log_ops at all, so VMMs see no DMA logging rather
@@ -35,6 +43,7 @@ void mdv_dirty_init(struct mdv_device *mdv)
 	mutex_init(&d->lock);
 	xa_init(&d->pages);
 	d->ranges = RB_ROOT_CACHED;
+	d->owed = RB_ROOT_CACHED;
 }
 
 /**
@@ -47,14 +56,34 @@ void mdv_dirty_uninit(struct mdv_device *mdv)
 	mutex_destroy(&mdv->dirty.lock);
 }
 
-static void mdv_dirty_free_locked(struct mdv_dirty *d)
+static void mdv_ranges_free(struct rb_root_cached *root)
 {
 	struct interval_tree_node *n;
 
-	while ((n = interval_tree_iter_first(&d->ranges, 0, ULONG_MAX))) {
-		interval_tree_remove(n, &d->ranges);
+	while ((n = interval_tree_iter_first(root, 0, ULONG_MAX))) {
+		interval_tree_remove(n, root);
 		kfree(n);
 	}
+}
+
+static int mdv_range_add(struct rb_root_cached *root, unsigned long start,
+			 unsigned long last)
+{
+	struct interval_tree_node *n;
+
+	n = kzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
+	if (!n)
+		return -ENOMEM;
+	n->start = start;
+	n->last = last;
+	interval_tree_insert(n, root);
+	return 0;
+}
+
+static void mdv_dirty_free_locked(struct mdv_dirty *d)
+{
+	mdv_ranges_free(&d->ranges);
+	mdv_ranges_free(&d->owed);
 	xa_destroy(&d->pages);
 	d->active = false;
 	d->nranges = 0;
@@ -72,6 +101,36 @@ void mdv_dirty_stop(struct mdv_device *mdv)
 	mutex_lock(&mdv->dirty.lock);
 	mdv_dirty_free_locked(&mdv->dirty);
 	mutex_unlock(&mdv->dirty.lock);
+}
+
+/**
+ * mdv_dirty_reset - the function was reset while tracking
+ * @mdv: device
+ *
+ * Tracking goes on (the user started it and will stop it), but what the
+ * device wrote before the reset is no longer known: every tracked range is
+ * reported all dirty once.
+ */
+void mdv_dirty_reset(struct mdv_device *mdv)
+{
+	struct mdv_dirty *d = &mdv->dirty;
+	struct interval_tree_node *n;
+
+	mutex_lock(&d->lock);
+	if (!d->active)
+		goto out;
+	xa_destroy(&d->pages);
+	d->ndirty = 0;
+	mdv_ranges_free(&d->owed);
+	for (n = interval_tree_iter_first(&d->ranges, 0, ULONG_MAX); n;
+	     n = interval_tree_iter_next(n, 0, ULONG_MAX)) {
+		if (mdv_range_add(&d->owed, n->start, n->last)) {
+			d->overflow = true;	/* every report all dirty */
+			break;
+		}
+	}
+out:
+	mutex_unlock(&d->lock);
 }
 
 /**
@@ -172,18 +231,16 @@ static bool mdv_dirty_covered(struct mdv_dirty *d, unsigned long start,
 }
 
 /*
- * The smallest supported page size not below the request, else the largest
- * supported one: the device reports at its own granularity.
+ * The largest supported page size not above the request (a coarser one
+ * than asked would make the VMM resend more than it wants), else the
+ * smallest supported one. Sizes below 4 KiB are not tracker granules.
  */
 static u64 mdv_dirty_page_size(struct mdv_device *mdv, u64 want)
 {
-	u32 mask = READ_ONCE(mdv->params.log_page_sizes);
-	unsigned int bit;
+	u32 mask = READ_ONCE(mdv->params.log_page_sizes) & ~(SZ_4K - 1);
+	u64 below = mask & (rounddown_pow_of_two(max_t(u64, want, SZ_4K)) * 2 - 1);
 
-	for (bit = ilog2(want); bit < 32; bit++)
-		if (mask & BIT(bit))
-			return BIT_ULL(bit);
-	return BIT_ULL(__fls(mask));
+	return below ? BIT_ULL(__fls(below)) : BIT_ULL(__ffs(mask));
 }
 
 static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges,
@@ -191,13 +248,12 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 	struct mdv_dirty *d = &mdv->dirty;
-	struct interval_tree_node *n, *copy;
+	struct interval_tree_node *n;
 	u32 max = READ_ONCE(mdv->params.log_max_ranges);
 	u64 span = 0, max_span;
 	int ret = 0;
 
-	/* the core checks neither: a tracker granule is a power of two */
-	if (!is_power_of_2(*page_size) || *page_size < SZ_4K)
+	if (!*page_size)
 		return -EINVAL;
 	if (atomic_dec_if_positive(&mdv->faults.fail_log_start) >= 0)
 		return -EIO;
@@ -213,8 +269,17 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 		nnodes = max;
 	}
 	for (n = interval_tree_iter_first(ranges, 0, ULONG_MAX); n;
-	     n = interval_tree_iter_next(n, 0, ULONG_MAX))
+	     n = interval_tree_iter_next(n, 0, ULONG_MAX)) {
+		/*
+		 * The core turns a zero-length range into last = start - 1:
+		 * inverted, or [0, ULONG_MAX], a length no u64 can give.
+		 */
+		if (n->last < n->start || (!n->start && n->last == ULONG_MAX)) {
+			ret = -EINVAL;
+			goto out;
+		}
 		span += n->last - n->start + 1;
+	}
 	max_span = (u64)READ_ONCE(mdv->params.log_max_span_gb) << 30;
 	if (span > max_span) {
 		dev_dbg(mdv_dev(mdv), "tracked span %llu > limit %llu\n",
@@ -225,15 +290,11 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 
 	for (n = interval_tree_iter_first(ranges, 0, ULONG_MAX); n;
 	     n = interval_tree_iter_next(n, 0, ULONG_MAX)) {
-		copy = kzalloc(sizeof(*copy), GFP_KERNEL_ACCOUNT);
-		if (!copy) {
+		if (mdv_range_add(&d->ranges, n->start, n->last)) {
 			mdv_dirty_free_locked(d);
 			ret = -ENOMEM;
 			goto out;
 		}
-		copy->start = n->start;
-		copy->last = n->last;
-		interval_tree_insert(copy, &d->ranges);
 	}
 	*page_size = mdv_dirty_page_size(mdv, *page_size);
 	d->page_size = *page_size;
@@ -253,46 +314,142 @@ static int mdv_log_stop(struct vfio_device *vdev)
 	return 0;
 }
 
+#define MDV_REPORT_BATCH	64
+
+/*
+ * Take up to @max pieces of what is owed inside [start, last] out of the
+ * owed tree, clipped to it: the owed range shrinks or splits. A split that
+ * cannot allocate leaves the whole range owed (reported again later).
+ */
+static unsigned int mdv_owed_take(struct mdv_dirty *d, unsigned long start,
+				  unsigned long last, unsigned long (*out)[2],
+				  unsigned int max)
+{
+	struct interval_tree_node *n;
+	unsigned int k = 0;
+
+	while (k < max && (n = interval_tree_iter_first(&d->owed, start, last))) {
+		unsigned long a = max(n->start, start), b = min(n->last, last);
+
+		out[k][0] = a;
+		out[k][1] = b;
+		k++;
+		interval_tree_remove(n, &d->owed);
+		if (n->start < a && n->last > b) {
+			if (mdv_range_add(&d->owed, b + 1, n->last)) {
+				interval_tree_insert(n, &d->owed);
+				break;
+			}
+			n->last = a - 1;
+		} else if (n->start < a) {
+			n->last = a - 1;
+		} else if (n->last > b) {
+			n->start = b + 1;
+		} else {
+			kfree(n);
+			continue;
+		}
+		interval_tree_insert(n, &d->owed);
+	}
+	return k;
+}
+
+/*
+ * Report [iova, last]: dirty granules clipped to the window, cleared when
+ * wholly inside it. iova_bitmap_set() may pin the user's bitmap pages, so
+ * it runs without d->lock, a batch at a time; a granule is cleared before
+ * its bits are set, and a write after the clear is tracked again.
+ */
+static void mdv_report_set(struct iova_bitmap *dirty, unsigned long (*set)[2],
+			   unsigned int k)
+{
+	unsigned int i;
+
+	for (i = 0; i < k; i++)
+		iova_bitmap_set(dirty, set[i][0], set[i][1] - set[i][0] + 1);
+}
+
+/*
+ * Report [iova, iova + length): dirty granules clipped to the window,
+ * cleared when wholly inside it. iova_bitmap_set() may pin the user's
+ * bitmap pages, so it runs without d->lock, a batch at a time; a granule is
+ * cleared before its bits are set, and a write after the clear is tracked
+ * again. A STOP meanwhile ends the report.
+ */
 static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 			  unsigned long length, struct iova_bitmap *dirty)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 	struct mdv_dirty *d = &mdv->dirty;
-	unsigned long pg, first, last;
+	unsigned long set[MDV_REPORT_BATCH][2];
+	unsigned long pg, last, pos;
+	unsigned int k, shift;
 	u64 reported = 0;
 	void *entry;
 	int ret = 0;
 
+	if (!length)
+		return -EINVAL;
+	last = iova + length - 1;
 	mutex_lock(&d->lock);
 	if (!d->active) {
 		ret = -EINVAL;
-		goto out;
+		goto unlock;
 	}
 	if (atomic_dec_if_positive(&mdv->faults.fail_log_report) >= 0) {
 		ret = -EIO;	/* nothing was cleared: a retry reports it all */
-		goto out;
+		goto unlock;
 	}
 	/* The core does not check the window against what was started. */
-	if (!length || !mdv_dirty_covered(d, iova, iova + length - 1)) {
+	if (!mdv_dirty_covered(d, iova, last)) {
 		ret = -EINVAL;
-		goto out;
+		goto unlock;
 	}
 	if (d->overflow) {
 		/* lost track of something: everything is dirty */
+		mutex_unlock(&d->lock);
 		iova_bitmap_set(dirty, iova, length);
-		goto out;
+		goto done;
 	}
-	first = iova >> d->page_shift;
-	last = (iova + length - 1) >> d->page_shift;
-	xa_for_each_range(&d->pages, pg, entry, first, last) {
-		iova_bitmap_set(dirty, pg << d->page_shift, d->page_size);
-		xa_erase(&d->pages, pg);
-		d->ndirty--;
-		reported++;
+	shift = d->page_shift;
+	/* owed after a reset: all dirty, once */
+	while ((k = mdv_owed_take(d, iova, last, set, MDV_REPORT_BATCH))) {
+		mutex_unlock(&d->lock);
+		mdv_report_set(dirty, set, k);
+		mutex_lock(&d->lock);
+		if (!d->active || d->page_shift != shift)
+			goto unlock;
 	}
-out:
-	atomic64_inc(&mdv->stats.reports);
+	pos = iova >> shift;
+	for (;;) {
+		k = 0;
+		xa_for_each_range(&d->pages, pg, entry, pos, last >> shift) {
+			unsigned long a = pg << shift;
+			unsigned long b = a + (1UL << shift) - 1;
+
+			set[k][0] = max(a, iova);
+			set[k][1] = min(b, last);
+			if (a >= iova && b <= last) {
+				xa_erase(&d->pages, pg);
+				d->ndirty--;
+			}
+			pos = pg + 1;
+			if (++k == MDV_REPORT_BATCH)
+				break;
+		}
+		mutex_unlock(&d->lock);
+		mdv_report_set(dirty, set, k);
+		reported += k;
+		if (k < MDV_REPORT_BATCH)
+			goto done;
+		mutex_lock(&d->lock);
+		if (!d->active || d->page_shift != shift)
+			goto unlock;
+	}
+unlock:
 	mutex_unlock(&d->lock);
+done:
+	atomic64_inc(&mdv->stats.reports);
 	trace_mdv_dma_report(mdv_name(mdv), iova, length, reported, ret);
 	return ret;
 }

@@ -7,8 +7,14 @@
  * Locking: mdv->state_mutex -> migf->lock -> backend's own lock.
  * read()/write() take only migf->lock, so a user copy that faults (and takes
  * mmap_lock, and possibly vfio-pci's memory_lock) never holds state_mutex.
- * PCI reset_done does not wait for state_mutex either (vfio_dev.c), which
- * breaks the state_mutex -> mmap_lock -> memory_lock -> state_mutex cycle.
+ * PCI reset_done takes neither (vfio_dev.c), which breaks the
+ * migf->lock -> mmap_lock -> memory_lock -> reset_done -> migf->lock cycle.
+ *
+ * A data FD can outlive its device: unbind waits for device FDs only. Once
+ * a session is disabled (state left, reset, close, which every remove goes
+ * through) its file touches nothing of the device: it has its own wait
+ * queue and a copy of the device's name, and holds no reference that would
+ * keep the vfio_device on its dev_set.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -27,10 +33,15 @@
  * struct mdv_migf - one data FD
  * @filp: the anon inode file; the device holds one reference while the
  *	session is live
- * @mdv: owning device
+ * @mdv: owning device; not to be used once @disabled
  * @lock: serialises data ops on this file
+ * @wq: readers and pollers wait here for data or the end of the session
+ * @wake_seq: bumped with every wake-up of @wq
+ * @name: the device's name, for tracepoints after the device is gone
+ * @reset_seq: the device's reset_seq when the session began
  * @disabled: session over (state left, reset, close): -ENODEV from now on
- * @eof: saving: the END record has been read completely
+ * @precopy: saving: the device is in PRE_COPY or PRE_COPY_P2P
+ * @eof: saving: the final record has been read completely
  * @error: resuming: the stream was rejected; sticky
  * @in_rec: @rec is a record being read or written
  * @skip: resuming: @rec is an unknown optional record being skipped
@@ -42,7 +53,12 @@ struct mdv_migf {
 	struct file *filp;
 	struct mdv_device *mdv;
 	struct mutex lock;		/* serialises data ops on this file */
+	wait_queue_head_t wq;
+	atomic_t wake_seq;
+	char name[32];
+	int reset_seq;
 	bool disabled;
+	bool precopy;
 	bool eof;
 	int error;
 	bool in_rec;
@@ -64,10 +80,41 @@ static int mdv_migf_release(struct inode *inode, struct file *filp)
 	struct mdv_migf *migf = filp->private_data;
 
 	/* The device dropped its reference first, so the session is over. */
-	put_device(&migf->mdv->core.vdev.device);
 	mutex_destroy(&migf->lock);
 	kfree(migf);
 	return 0;
+}
+
+/*
+ * Is the session over? With migf->lock held: a disabled session's device
+ * may be gone; a function reset kills the session at once, before the
+ * model reset (which disables it) has run.
+ */
+static bool mdv_migf_dead(struct mdv_migf *migf)
+{
+	lockdep_assert_held(&migf->lock);
+	return migf->disabled ||
+	       atomic_read(&migf->mdv->reset_seq) != migf->reset_seq;
+}
+
+static void mdv_migf_wake(struct mdv_migf *migf)
+{
+	atomic_inc(&migf->wake_seq);
+	wake_up_interruptible(&migf->wq);
+}
+
+/**
+ * mdv_data_ready - the device produced saving data, or can produce more
+ * @mdv: device; any context that may take a spinlock
+ *
+ * Wakes blocked readers and pollers of the saving FD, if one is open.
+ */
+void mdv_data_ready(struct mdv_device *mdv)
+{
+	spin_lock(&mdv->reset_lock);
+	if (mdv->saving)
+		mdv_migf_wake(mdv->saving);
+	spin_unlock(&mdv->reset_lock);
 }
 
 static bool mdv_fail_data(struct mdv_device *mdv, atomic_t *counter, int *err)
@@ -97,48 +144,29 @@ static int mdv_save_next(struct mdv_migf *migf)
 	return 0;
 }
 
-static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
-			     loff_t *pos)
+/*
+ * Read what the device has produced; -EAGAIN from the backend means more is
+ * coming and mdv_data_ready() will say when.
+ */
+static ssize_t mdv_save_read_locked(struct mdv_migf *migf, struct iov_iter *to)
 {
-	struct mdv_migf *migf = filp->private_data;
 	struct mdv_device *mdv = migf->mdv;
-	struct iov_iter to;
 	ssize_t done = 0;
-	int ret;
+	int ret = 0;
 
-	if (pos)
-		return -ESPIPE;
-	ret = import_ubuf(ITER_DEST, buf, len, &to);
-	if (ret)
-		return ret;
-
-	mutex_lock(&migf->lock);
-	if (migf->disabled) {
-		ret = -ENODEV;
-		goto out;
-	}
-	/* An injected failure consumes nothing: the user can retry. */
-	if (mdv_fail_data(mdv, &mdv->faults.fail_read, &ret))
-		goto out;
-
-	while (iov_iter_count(&to)) {
+	while (iov_iter_count(to)) {
 		size_t n;
 
 		if (!migf->in_rec) {
 			if (migf->eof)
 				break;
 			ret = mdv_save_next(migf);
-			if (ret == -ENODATA) {
-				migf->eof = true;
-				ret = 0;
-				break;
-			}
 			if (ret)
 				break;
 		}
 		if (migf->hdr_off < MDV_HDR_SIZE) {
 			n = copy_to_iter((u8 *)&migf->hdr + migf->hdr_off,
-					 MDV_HDR_SIZE - migf->hdr_off, &to);
+					 MDV_HDR_SIZE - migf->hdr_off, to);
 			if (!n) {
 				ret = -EFAULT;
 				break;
@@ -146,7 +174,7 @@ static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
 			migf->hdr_off += n;
 			done += n;
 		} else if (migf->rec.off < migf->rec.size) {
-			ssize_t r = mdv->ops->save_copy(mdv, &migf->rec, &to);
+			ssize_t r = mdv->ops->save_copy(mdv, &migf->rec, to);
 
 			if (r <= 0) {
 				ret = r ? r : -EFAULT;
@@ -155,36 +183,83 @@ static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
 			done += r;
 		}
 		if (migf->hdr_off == MDV_HDR_SIZE &&
-		    migf->rec.off == migf->rec.size)
+		    migf->rec.off == migf->rec.size) {
 			migf->in_rec = false;
+			/* the final record is the last: poll sees EOF now */
+			if (migf->rec.class == MDV_CLASS_FINAL)
+				migf->eof = true;
+		}
 	}
-out:
-	if (done)
-		atomic64_add(done, &mdv->stats.saved);
-	mutex_unlock(&migf->lock);
-	trace_mdv_data(mdv_name(mdv), true, len, done ? done : ret);
 	return done ? done : ret;
+}
+
+static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
+			     loff_t *pos)
+{
+	struct mdv_migf *migf = filp->private_data;
+	struct iov_iter to;
+	ssize_t ret;
+	int seq, err;
+
+	if (pos)
+		return -ESPIPE;
+	ret = import_ubuf(ITER_DEST, buf, len, &to);
+	if (ret)
+		return ret;
+
+	mutex_lock(&migf->lock);
+	/* An injected failure consumes nothing: the user can retry. */
+	if (!mdv_migf_dead(migf) &&
+	    mdv_fail_data(migf->mdv, &migf->mdv->faults.fail_read, &err)) {
+		ret = err;
+		goto out;
+	}
+	for (;;) {
+		if (mdv_migf_dead(migf)) {
+			ret = -ENODEV;
+			break;
+		}
+		seq = atomic_read(&migf->wake_seq);
+		ret = mdv_save_read_locked(migf, &to);
+		if (ret == -ENODATA) {
+			/* the backend knows no more records: end of stream */
+			migf->eof = true;
+			ret = 0;
+		}
+		if (ret != -EAGAIN || (filp->f_flags & O_NONBLOCK))
+			break;
+		mutex_unlock(&migf->lock);
+		ret = wait_event_interruptible(migf->wq,
+					       atomic_read(&migf->wake_seq) != seq);
+		mutex_lock(&migf->lock);
+		if (ret)
+			break;
+	}
+	if (ret > 0)
+		atomic64_add(ret, &migf->mdv->stats.saved);
+out:
+	mutex_unlock(&migf->lock);
+	trace_mdv_data(migf->name, true, len, ret);
+	return ret;
 }
 
 static __poll_t mdv_save_poll(struct file *filp, poll_table *wait)
 {
 	struct mdv_migf *migf = filp->private_data;
-	struct mdv_device *mdv = migf->mdv;
 	struct mdv_pending p = {};
 	__poll_t mask = 0;
 
-	poll_wait(filp, &mdv->data_wq, wait);
+	poll_wait(filp, &migf->wq, wait);
 
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (mdv_migf_dead(migf)) {
 		mask = EPOLLERR | EPOLLHUP;
 	} else if (migf->eof || migf->in_rec) {
+		/* EOF stays readable: read() returns 0 at once */
 		mask = EPOLLIN | EPOLLRDNORM;
 	} else {
-		mdv->ops->save_pending(mdv, &p);
-		if (p.initial || p.dirty ||
-		    (p.final &&
-		     READ_ONCE(mdv->mig_state) == VFIO_DEVICE_STATE_STOP_COPY))
+		migf->mdv->ops->save_pending(migf->mdv, &p);
+		if (p.ready)
 			mask = EPOLLIN | EPOLLRDNORM;
 	}
 	mutex_unlock(&migf->lock);
@@ -194,7 +269,6 @@ static __poll_t mdv_save_poll(struct file *filp, poll_table *wait)
 static long mdv_precopy_info(struct mdv_migf *migf, unsigned long arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
-	struct mdv_device *mdv = migf->mdv;
 	struct vfio_precopy_info info;
 	struct mdv_pending p = {};
 	int ret = 0;
@@ -204,29 +278,25 @@ static long mdv_precopy_info(struct mdv_migf *migf, unsigned long arg)
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	mutex_lock(&mdv->state_mutex);
-	if (mdv->mig_state != VFIO_DEVICE_STATE_PRE_COPY &&
-	    mdv->mig_state != VFIO_DEVICE_STATE_PRE_COPY_P2P) {
-		ret = -EINVAL;
-		goto unlock;
-	}
+	/*
+	 * Only migf->lock: the FSM changes @precopy under it, and a session
+	 * that is not disabled has a device behind it.
+	 */
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
-		ret = -ENODEV;
+	if (mdv_migf_dead(migf) || !migf->precopy) {
+		ret = -EINVAL;	/* not in PRE_COPY or PRE_COPY_P2P */
 	} else {
-		mdv->ops->save_pending(mdv, &p);
+		migf->mdv->ops->save_pending(migf->mdv, &p);
 		if (migf->in_rec && migf->rec.class == MDV_CLASS_INITIAL)
 			p.initial += mdv_rec_unread(migf);
 		else if (migf->in_rec && migf->rec.class == MDV_CLASS_DIRTY)
 			p.dirty += mdv_rec_unread(migf);
 	}
 	mutex_unlock(&migf->lock);
-unlock:
-	mdv_state_unlock(mdv);
 	if (ret)
 		return ret;
 
-	trace_mdv_precopy_info(mdv_name(mdv), p.initial, p.dirty);
+	trace_mdv_precopy_info(migf->name, p.initial, p.dirty);
 	/* Never echo user input back: flags is output-only and zero. */
 	info.flags = 0;
 	info.initial_bytes = p.initial;
@@ -263,6 +333,9 @@ static int mdv_load_hdr_done(struct mdv_migf *migf)
 	migf->rec.flags = le32_to_cpu(migf->hdr.flags);
 	migf->rec.tag = le32_to_cpu(migf->hdr.tag);
 	migf->skip = false;
+	/* a flag this version does not know may change the record's meaning */
+	if (migf->rec.flags & ~MDV_REC_F_OPTIONAL)
+		return -EINVAL;
 	ret = mdv->ops->load_begin(mdv, &migf->rec);
 	if (ret == -ENOENT) {
 		if (!(migf->rec.flags & MDV_REC_F_OPTIONAL)) {
@@ -292,7 +365,7 @@ static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
 				size_t len, loff_t *pos)
 {
 	struct mdv_migf *migf = filp->private_data;
-	struct mdv_device *mdv = migf->mdv;
+	struct mdv_device *mdv;
 	struct iov_iter from;
 	ssize_t done = 0;
 	int ret;
@@ -304,10 +377,11 @@ static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
 		return ret;
 
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (mdv_migf_dead(migf)) {
 		ret = -ENODEV;
 		goto out;
 	}
+	mdv = migf->mdv;
 	if (migf->error) {
 		ret = migf->error;
 		goto out;
@@ -342,13 +416,17 @@ static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
 		} else {
 			ssize_t r = mdv->ops->load_copy(mdv, &migf->rec, &from);
 
+			/*
+			 * A bad user pointer is the caller's to fix, not the
+			 * stream's: what was consumed stays consumed.
+			 */
+			if (!r || r == -EFAULT) {
+				ret = -EFAULT;
+				goto out;
+			}
 			if (r < 0) {
 				ret = r;
 				goto reject;
-			}
-			if (!r) {
-				ret = -EFAULT;
-				goto out;
 			}
 			done += r;
 		}
@@ -370,9 +448,9 @@ reject:
 	done = 0;
 out:
 	if (done)
-		atomic64_add(done, &mdv->stats.loaded);
+		atomic64_add(done, &migf->mdv->stats.loaded);
 	mutex_unlock(&migf->lock);
-	trace_mdv_data(mdv_name(mdv), false, len, done ? done : ret);
+	trace_mdv_data(migf->name, false, len, done ? done : ret);
 	return done ? done : ret;
 }
 
@@ -396,6 +474,9 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 		return ERR_PTR(-ENOMEM);
 	migf->mdv = mdv;
 	mutex_init(&migf->lock);
+	init_waitqueue_head(&migf->wq);
+	strscpy(migf->name, mdv_name(mdv));
+	migf->reset_seq = atomic_read(&mdv->reset_seq);
 	filp = anon_inode_getfile(saving ? "mdv_saving" : "mdv_resuming",
 				  saving ? &mdv_save_fops : &mdv_resume_fops,
 				  migf, saving ? O_RDONLY : O_WRONLY);
@@ -406,12 +487,6 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 	}
 	migf->filp = filp;
 	stream_open(filp->f_inode, filp);
-	/*
-	 * A data FD may outlive the device FD and even the driver binding
-	 * (unbind waits for device FDs only): keep the vfio_device, and so
-	 * @mdv, allocated until the data FD is released.
-	 */
-	get_device(&mdv->core.vdev.device);
 	return migf;
 }
 
@@ -421,12 +496,14 @@ static void mdv_put_saving(struct mdv_device *mdv)
 
 	if (!migf)
 		return;
+	spin_lock(&mdv->reset_lock);
+	mdv->saving = NULL;
+	spin_unlock(&mdv->reset_lock);
 	mutex_lock(&migf->lock);
 	migf->disabled = true;
 	mdv->ops->save_stop(mdv);
 	mutex_unlock(&migf->lock);
-	mdv->saving = NULL;
-	wake_up_interruptible(&mdv->data_wq);
+	mdv_migf_wake(migf);
 	fput(migf->filp);
 }
 
@@ -479,7 +556,10 @@ static struct file *mdv_save_begin(struct mdv_device *mdv, bool precopy)
 		fput(migf->filp);
 		return ERR_PTR(ret);
 	}
+	migf->precopy = precopy;
+	spin_lock(&mdv->reset_lock);
 	mdv->saving = migf;
+	spin_unlock(&mdv->reset_lock);
 	get_file(migf->filp);	/* one for the device, one for the user */
 	return migf->filp;
 }
@@ -534,6 +614,19 @@ static struct file *mdv_cmd(struct mdv_device *mdv,
 	return ret ? mdv_fail(mdv, ret) : NULL;
 }
 
+/* PRE_COPY ended in STOP_COPY: precopy_info is over, the final data comes */
+static struct file *mdv_stop_precopy(struct mdv_device *mdv, struct file *res)
+{
+	struct mdv_migf *migf = mdv->saving;
+
+	if (!IS_ERR(res) && migf) {
+		mutex_lock(&migf->lock);
+		migf->precopy = false;
+		mutex_unlock(&migf->lock);
+	}
+	return res;
+}
+
 /* The fail_arc switch, optionally limited to one arc */
 static bool mdv_fail_arc(struct mdv_device *mdv, enum vfio_device_mig_state cur,
 			 enum vfio_device_mig_state next)
@@ -573,19 +666,22 @@ static struct file *mdv_step(struct mdv_device *mdv,
 		    VFIO_DEVICE_STATE_PRE_COPY))
 		return mdv_cmd(mdv, ops->unquiesce, NULL);
 	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING_P2P,
-		    VFIO_DEVICE_STATE_STOP) ||
-	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY_P2P,
-		    VFIO_DEVICE_STATE_STOP_COPY))
+		    VFIO_DEVICE_STATE_STOP))
 		return mdv_cmd(mdv, ops->freeze, NULL);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+		    VFIO_DEVICE_STATE_STOP_COPY))
+		return mdv_stop_precopy(mdv, mdv_cmd(mdv, ops->freeze, NULL));
 	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
 		    VFIO_DEVICE_STATE_RUNNING_P2P))
 		return mdv_cmd(mdv, ops->unfreeze, NULL);
 	/* Without P2P the core skips the P2P states: do both halves. */
 	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_RUNNING,
-		    VFIO_DEVICE_STATE_STOP) ||
-	    mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY,
-		    VFIO_DEVICE_STATE_STOP_COPY))
+		    VFIO_DEVICE_STATE_STOP))
 		return mdv_cmd(mdv, ops->quiesce, ops->freeze);
+	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_PRE_COPY,
+		    VFIO_DEVICE_STATE_STOP_COPY))
+		return mdv_stop_precopy(mdv,
+					mdv_cmd(mdv, ops->quiesce, ops->freeze));
 	if (mdv_arc(cur, next, VFIO_DEVICE_STATE_STOP,
 		    VFIO_DEVICE_STATE_RUNNING))
 		return mdv_cmd(mdv, ops->unfreeze, ops->unquiesce);
@@ -648,7 +744,7 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 	if (new_state == VFIO_DEVICE_STATE_ERROR)
 		return ERR_PTR(-EINVAL);
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	while (mdv->mig_state != new_state) {
 		/* vfio_mig_get_next_state() WARNs on ERROR: only reset leaves. */
 		if (mdv->mig_state == VFIO_DEVICE_STATE_ERROR) {
@@ -679,7 +775,7 @@ struct file *mdv_set_state(struct vfio_device *vdev,
 		}
 	}
 	if (!IS_ERR_OR_NULL(res) || mdv->mig_state == new_state)
-		wake_up_interruptible(&mdv->data_wq);
+		mdv_data_ready(mdv);
 	mdv_state_unlock(mdv);
 	return res;
 }
@@ -695,7 +791,7 @@ int mdv_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	*state = mdv->mig_state;
 	mdv_state_unlock(mdv);
 	return 0;
@@ -717,7 +813,7 @@ int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len)
 	struct mdv_migf *migf;
 	struct mdv_pending p = {};
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	migf = mdv->saving;
 	if (migf) {
 		mutex_lock(&migf->lock);

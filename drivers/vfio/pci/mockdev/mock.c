@@ -34,12 +34,16 @@
 #include <linux/xxhash.h>
 #include <linux/debugfs.h>
 #include <linux/io.h>
+#include <linux/math64.h>
 #include <linux/seq_file.h>
 
 #include "mockdev.h"
 
 #define MOCK_TICK_MS		10
 #define MOCK_MAX_PER_TICK	4096
+/* bounds of one debugfs request, so that it ends in reasonable time */
+#define MOCK_DIRTY_NOW_MAX	BIT(24)
+#define MOCK_DMA_WRITE_MAX	SZ_64M
 
 #define REC_HDR		sizeof(struct mdv_rec_hdr)
 #define HEADER_BYTES	(REC_HDR + sizeof(struct mdv_rec_header))
@@ -67,6 +71,7 @@ struct mock_dev {
 	bool running;			/* not frozen: content may change */
 	bool quiesced;
 	struct delayed_work dirty_work;
+	struct delayed_work save_wake;	/* a record is produced: wake readers */
 	u64 dirty_carry;		/* fractional pages, in rate * ms units */
 	u64 rng;
 	u64 dirtied;			/* pages rewritten since probe */
@@ -98,6 +103,8 @@ struct mock_dev {
 		u64 ndirty;
 		u64 scan;		/* where the next DIRTY scan starts */
 		u64 start_size;		/* stream size at session start */
+		u64 t0;			/* session start, ns (save_rate_mb) */
+		u64 taken;		/* bytes handed out as records */
 		u64 digest;
 		u64 idx[MDV_DIRTY_PAGES];
 	} save;
@@ -167,38 +174,40 @@ static u64 mock_digest_locked(struct mock_dev *m)
 	return xxh64_digest(&st);
 }
 
-static void mock_free_pages(struct mock_dev *m)
+static void mock_pages_free(struct page **pages, u64 npages)
 {
 	u64 i;
 
-	if (!m->pages)
+	if (!pages)
 		return;
-	for (i = 0; i < m->npages; i++)
-		if (m->pages[i])
-			__free_page(m->pages[i]);
-	kvfree(m->pages);
-	m->pages = NULL;
-	m->npages = 0;
+	for (i = 0; i < npages; i++)
+		if (pages[i])
+			__free_page(pages[i]);
+	kvfree(pages);
 }
 
-static int mock_alloc_pages(struct mock_dev *m, u64 npages)
+/*
+ * A state of @npages pages, or NULL. A size the machine cannot hold fails
+ * here instead of waking the OOM killer: the user asked for it.
+ */
+static struct page **mock_pages_alloc(u64 npages)
 {
+	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
+	struct page **pages;
 	u64 i;
 
-	m->pages = kvcalloc(npages, sizeof(*m->pages), GFP_KERNEL_ACCOUNT);
-	if (!m->pages)
-		return -ENOMEM;
-	m->npages = npages;
+	pages = kvcalloc(npages, sizeof(*pages), gfp);
+	if (!pages)
+		return NULL;
 	for (i = 0; i < npages; i++) {
-		m->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
-		if (!m->pages[i]) {
-			mock_free_pages(m);
-			return -ENOMEM;
+		pages[i] = alloc_page(gfp);
+		if (!pages[i]) {
+			mock_pages_free(pages, npages);
+			return NULL;
 		}
 		cond_resched();
 	}
-	mock_fill_all(m);
-	return 0;
+	return pages;
 }
 
 /* ----- running device: dirtying ----- */
@@ -234,7 +243,7 @@ static void mock_dirty_work(struct work_struct *work)
 	}
 	mutex_unlock(&m->lock);
 	if (n)
-		wake_up_interruptible(&m->mdv->data_wq);
+		mdv_data_ready(m->mdv);
 	schedule_delayed_work(&m->dirty_work, msecs_to_jiffies(MOCK_TICK_MS));
 }
 
@@ -273,7 +282,44 @@ static bool mock_is_edu(struct mdv_device *mdv)
 {
 	struct pci_dev *pdev = mdv->core.pdev;
 
-	return pdev->vendor == 0x1234 && pdev->device == 0x11e8;
+	return pdev->vendor == MDV_EDU_VENDOR && pdev->device == MDV_EDU_DEVICE;
+}
+
+/*
+ * vfio-pci's rule for touching a BAR (as its own read/write paths do): hold
+ * memory_lock for reading, and only while the user has memory decode
+ * enabled and the function is powered. Returns with the lock held, or false.
+ */
+static bool mock_bar_get(struct mock_dev *m)
+{
+	struct vfio_pci_core_device *core = &m->mdv->core;
+	u16 cmd;
+
+	down_read(&core->memory_lock);
+	cmd = le16_to_cpu(*(__le16 *)&core->vconfig[PCI_COMMAND]);
+	if (core->pdev->current_state != PCI_D3hot &&
+	    core->pdev->current_state != PCI_D3cold &&
+	    (core->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)))
+		return true;
+	up_read(&core->memory_lock);
+	return false;
+}
+
+static void mock_bar_put(struct mock_dev *m)
+{
+	up_read(&m->mdv->core.memory_lock);
+}
+
+/* Is edu's DMA engine still running? A BAR we may not touch is idle. */
+static bool mock_edu_busy(struct mock_dev *m)
+{
+	bool busy;
+
+	if (!mock_bar_get(m))
+		return false;
+	busy = readq(m->dma.bar + EDU_DMA_CMD) & EDU_DMA_RUN;
+	mock_bar_put(m);
+	return busy;
 }
 
 /* Wait for the transfer in flight and account for it. */
@@ -285,7 +331,7 @@ static void mock_dma_complete_locked(struct mock_dev *m)
 		return;
 	if (m->dma.bar) {
 		for (i = 0; i < 2000; i++) {
-			if (!(readq(m->dma.bar + EDU_DMA_CMD) & EDU_DMA_RUN))
+			if (!mock_edu_busy(m))
 				break;
 			usleep_range(1000, 2000);
 		}
@@ -301,7 +347,8 @@ static void mock_dma_complete_locked(struct mock_dev *m)
 
 /*
  * Start a write of @len bytes at @iova and return without waiting for it,
- * as a device would. -EBUSY once quiesced: a stopped device writes nothing.
+ * as a device would. -EBUSY once quiesced: a stopped device writes nothing;
+ * -EIO while the user has memory decode off.
  */
 static int mock_dma_issue(struct mock_dev *m, u64 iova, u64 len)
 {
@@ -319,6 +366,10 @@ static int mock_dma_issue(struct mock_dev *m, u64 iova, u64 len)
 		ret = -ERANGE;
 		goto out;
 	}
+	if (m->dma.bar && !mock_bar_get(m)) {
+		ret = -EIO;
+		goto out;
+	}
 	/* logged before the write can land, so no report can miss it */
 	mdv_dirty_record(m->mdv, iova, len);
 	m->dma.iova = iova;
@@ -329,6 +380,7 @@ static int mock_dma_issue(struct mock_dev *m, u64 iova, u64 len)
 		writeq(iova, m->dma.bar + EDU_DMA_DST);
 		writeq(len, m->dma.bar + EDU_DMA_CNT);
 		writeq(EDU_DMA_RUN | EDU_DMA_TO_RAM, m->dma.bar + EDU_DMA_CMD);
+		mock_bar_put(m);
 	} else {
 		mock_dma_complete_locked(m);	/* simulated: done at once */
 	}
@@ -346,7 +398,9 @@ static void mock_dma_work(struct work_struct *work)
 
 	if (!rate)
 		return;
-	m->dma.carry += (u64)rate * MOCK_DMA_TICK_MS;
+	/* a rate the device cannot keep up with is capped, not owed */
+	m->dma.carry = min_t(u64, m->dma.carry + (u64)rate * MOCK_DMA_TICK_MS,
+			     (u64)MOCK_MAX_PER_TICK * MSEC_PER_SEC);
 	while (m->dma.carry >= MSEC_PER_SEC) {
 		m->dma.carry -= MSEC_PER_SEC;
 		m->dma.rng = mdv_mix(m->dma.rng);
@@ -401,40 +455,56 @@ static void mock_dma_open(struct mock_dev *m, bool open)
 
 /* ----- control ops ----- */
 
+static void mock_save_wake(struct work_struct *work)
+{
+	struct mock_dev *m = container_of(to_delayed_work(work),
+					  struct mock_dev, save_wake);
+
+	mdv_data_ready(m->mdv);
+}
+
 static int mock_init(struct mdv_device *mdv)
 {
+	u64 npages = (u64)mdv->params.state_size_mb << (20 - PAGE_SHIFT);
 	struct mock_dev *m;
-	int ret;
 
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
+	m->pages = mock_pages_alloc(npages);
+	if (!m->pages) {
+		kfree(m);
+		return -ENOMEM;
+	}
+	m->npages = npages;
 	m->mdv = mdv;
 	mutex_init(&m->lock);
 	INIT_DELAYED_WORK(&m->dirty_work, mock_dirty_work);
+	INIT_DELAYED_WORK(&m->save_wake, mock_save_wake);
 	mutex_init(&m->dma.lock);
 	INIT_DELAYED_WORK(&m->dma.work, mock_dma_work);
 	m->rng = mdv->params.seed;
 	m->dma.rng = mdv->params.seed;
-	ret = mock_alloc_pages(m, (u64)mdv->params.state_size_mb <<
-			       (20 - PAGE_SHIFT));
-	if (ret) {
-		mutex_destroy(&m->dma.lock);
-		mutex_destroy(&m->lock);
-		kfree(m);
-		return ret;
-	}
+	mock_fill_all(m);
 	mdv->be = m;
 	return 0;
 }
 
-static void mock_uninit(struct mdv_device *mdv)
+/* The function goes away: nothing may run on its behalf any more. */
+static void mock_remove(struct mdv_device *mdv)
 {
 	struct mock_dev *m = to_mock(mdv);
 
-	cancel_delayed_work_sync(&m->dirty_work);
-	cancel_delayed_work_sync(&m->dma.work);
-	mock_free_pages(m);
+	mock_dma_open(m, false);
+	mock_run(m, false);
+	cancel_delayed_work_sync(&m->save_wake);
+}
+
+static void mock_release(struct mdv_device *mdv)
+{
+	struct mock_dev *m = to_mock(mdv);
+
+	mock_pages_free(m->pages, m->npages);
 	mutex_destroy(&m->dma.lock);
 	mutex_destroy(&m->lock);
 	kfree(m);
@@ -459,26 +529,42 @@ static void mock_reset(struct mdv_device *mdv, bool run)
 	}
 }
 
+/*
+ * The new state is allocated before the old one is let go, so a size the
+ * machine cannot hold leaves the device as it was.
+ */
 static int mock_configure(struct mdv_device *mdv)
 {
 	struct mock_dev *m = to_mock(mdv);
 	u64 npages = (u64)mdv->params.state_size_mb << (20 - PAGE_SHIFT);
+	struct page **pages = NULL, **old = NULL;
 	bool was_running = m->running;
-	int ret = 0;
+	u64 old_n = 0;
 
-	mock_run(m, false);
 	if (npages != m->npages) {
-		mock_free_pages(m);
-		ret = mock_alloc_pages(m, npages);
+		pages = mock_pages_alloc(npages);
+		if (!pages)
+			return -ENOMEM;
+	}
+	mock_run(m, false);
+	mutex_lock(&m->lock);
+	if (pages) {
+		old = m->pages;
+		old_n = m->npages;
+		m->pages = pages;
+		m->npages = npages;
+		mock_fill_all(m);
 	} else if (m->seed != mdv->params.seed) {
 		mock_fill_all(m);
 	}
 	m->rng = mdv->params.seed;
-	if (!ret && was_running)
+	mutex_unlock(&m->lock);
+	mock_pages_free(old, old_n);
+	if (was_running)
 		mock_run(m, true);
 	/* dma_rate may have become non-zero */
 	mock_dma_quiesce(m, m->dma.quiesced);
-	return ret;
+	return 0;
 }
 
 static void mock_latency(u32 ms)
@@ -560,7 +646,9 @@ static int mock_save_start(struct mdv_device *mdv, bool precopy)
 	unsigned long *dirty = NULL;
 
 	if (precopy) {
-		dirty = bitmap_zalloc(m->npages, GFP_KERNEL_ACCOUNT);
+		/* one bit a page: 2 MiB for 64 GiB of state */
+		dirty = kvcalloc(BITS_TO_LONGS(m->npages), sizeof(long),
+				 GFP_KERNEL_ACCOUNT);
 		if (!dirty)
 			return -ENOMEM;
 	}
@@ -569,6 +657,7 @@ static int mock_save_start(struct mdv_device *mdv, bool precopy)
 	m->save.dirty = dirty;
 	m->save.session = get_random_u64();
 	m->save.start_size = mock_stream_size(mdv);
+	m->save.t0 = ktime_get_ns();
 	m->save.active = true;
 	if (!m->running)
 		mock_seal_locked(m);
@@ -585,12 +674,71 @@ static void mock_save_stop(struct mdv_device *mdv)
 	dirty = m->save.dirty;
 	memset(&m->save, 0, sizeof(m->save));
 	mutex_unlock(&m->lock);
-	bitmap_free(dirty);
+	cancel_delayed_work_sync(&m->save_wake);
+	kvfree(dirty);
+}
+
+/*
+ * The save_rate_mb knob: the device produces its stream at that rate from
+ * the session's start, as a device whose firmware fills a host buffer
+ * would. Has it produced @size more bytes? If not, @wait_ns says when.
+ */
+static bool mock_produced_locked(struct mock_dev *m, u64 size, u64 *wait_ns)
+{
+	u64 rate = (u64)READ_ONCE(m->mdv->params.save_rate_mb) << 20;
+	u64 made, want = m->save.taken + size;
+
+	if (!rate)
+		return true;
+	made = mul_u64_u64_div_u64(ktime_get_ns() - m->save.t0, rate,
+				   NSEC_PER_SEC);
+	if (made >= want)
+		return true;
+	*wait_ns = mul_u64_u64_div_u64(want - made, NSEC_PER_SEC, rate) + 1;
+	return false;
+}
+
+/*
+ * The next record of the session, without taking it: its tag, class and
+ * size. -ENOMSG: nothing to send while running; -ENODATA: stream complete.
+ */
+static int mock_peek_locked(struct mock_dev *m, struct mdv_rec *rec)
+{
+	rec->class = MDV_CLASS_INITIAL;
+	if (!m->save.hdr_sent) {
+		rec->tag = MDV_TAG_HEADER;
+		rec->size = sizeof(struct mdv_rec_header);
+	} else if (!m->save.meta_sent) {
+		rec->tag = MDV_TAG_META;
+		rec->size = sizeof(struct mdv_rec_meta);
+	} else if (m->save.cursor < m->npages) {
+		rec->tag = MDV_TAG_IMAGE;
+		rec->size = IMAGE_PREFIX + min_t(u64, MDV_IMAGE_PAGES,
+					       m->npages - m->save.cursor) *
+					PAGE_SIZE;
+	} else if (m->save.ndirty) {
+		rec->tag = MDV_TAG_DIRTY;
+		rec->class = MDV_CLASS_DIRTY;
+		rec->size = DIRTY_PREFIX +
+			    min_t(u64, MDV_DIRTY_PAGES, m->save.ndirty) *
+			    (sizeof(u64) + PAGE_SIZE);
+	} else if (m->running) {
+		return -ENOMSG;
+	} else if (!m->save.end_sent) {
+		rec->tag = MDV_TAG_END;
+		rec->class = MDV_CLASS_FINAL;
+		rec->size = sizeof(struct mdv_rec_end);
+	} else {
+		return -ENODATA;
+	}
+	return 0;
 }
 
 static void mock_save_pending(struct mdv_device *mdv, struct mdv_pending *p)
 {
 	struct mock_dev *m = to_mock(mdv);
+	struct mdv_rec rec = {};
+	u64 wait_ns;
 
 	mutex_lock(&m->lock);
 	p->initial = (m->save.hdr_sent ? 0 : HEADER_BYTES) +
@@ -598,6 +746,8 @@ static void mock_save_pending(struct mdv_device *mdv, struct mdv_pending *p)
 		     mock_image_bytes(m->npages - m->save.cursor);
 	p->dirty = mock_dirty_bytes(m->save.ndirty);
 	p->final = m->save.end_sent ? 0 : END_BYTES;
+	p->ready = !mock_peek_locked(m, &rec) &&
+		   mock_produced_locked(m, REC_HDR + rec.size, &wait_ns);
 	mutex_unlock(&m->lock);
 }
 
@@ -617,49 +767,47 @@ static void mock_next_dirty_locked(struct mock_dev *m, struct mdv_rec *rec)
 		m->save.idx[k++] = i++;
 	}
 	m->save.scan = i;
-	rec->tag = MDV_TAG_DIRTY;
-	rec->class = MDV_CLASS_DIRTY;
 	rec->cookie[0] = k;
-	rec->size = DIRTY_PREFIX + (u64)k * (sizeof(u64) + PAGE_SIZE);
 }
 
 static int mock_save_next(struct mdv_device *mdv, struct mdv_rec *rec)
 {
 	struct mock_dev *m = to_mock(mdv);
-	int ret = 0;
+	u64 wait_ns;
+	int ret;
 
 	mutex_lock(&m->lock);
-	rec->class = MDV_CLASS_INITIAL;
-	if (!m->save.hdr_sent) {
+	ret = mock_peek_locked(m, rec);
+	if (ret)
+		goto out;
+	if (!mock_produced_locked(m, REC_HDR + rec->size, &wait_ns)) {
+		mod_delayed_work(system_wq, &m->save_wake,
+				 nsecs_to_jiffies(wait_ns) + 1);
+		ret = -EAGAIN;
+		goto out;
+	}
+	m->save.taken += REC_HDR + rec->size;
+	switch (rec->tag) {
+	case MDV_TAG_HEADER:
 		m->save.hdr_sent = true;
-		rec->tag = MDV_TAG_HEADER;
-		rec->size = sizeof(struct mdv_rec_header);
-	} else if (!m->save.meta_sent) {
+		break;
+	case MDV_TAG_META:
 		m->save.meta_sent = true;
-		rec->tag = MDV_TAG_META;
-		rec->size = sizeof(struct mdv_rec_meta);
-	} else if (m->save.cursor < m->npages) {
-		u64 n = min_t(u64, MDV_IMAGE_PAGES,
-			      m->npages - m->save.cursor);
-
-		rec->tag = MDV_TAG_IMAGE;
+		break;
+	case MDV_TAG_IMAGE:
 		rec->cookie[0] = m->save.cursor;
-		rec->cookie[1] = n;
-		rec->size = IMAGE_PREFIX + n * PAGE_SIZE;
-		m->save.cursor += n;
-	} else if (m->save.ndirty) {
+		rec->cookie[1] = (rec->size - IMAGE_PREFIX) >> PAGE_SHIFT;
+		m->save.cursor += rec->cookie[1];
+		break;
+	case MDV_TAG_DIRTY:
 		mock_next_dirty_locked(m, rec);
-	} else if (m->running) {
-		ret = -ENOMSG;
-	} else if (!m->save.end_sent) {
+		break;
+	case MDV_TAG_END:
 		m->save.end_sent = true;
 		mock_seal_locked(m);
-		rec->tag = MDV_TAG_END;
-		rec->class = MDV_CLASS_FINAL;
-		rec->size = sizeof(struct mdv_rec_end);
-	} else {
-		ret = -ENODATA;
+		break;
 	}
+out:
 	mutex_unlock(&m->lock);
 	return ret;
 }
@@ -843,6 +991,7 @@ static int mock_check_small(struct mock_dev *m, struct mdv_rec *rec)
 
 		if (le32_to_cpu(h->magic) != MDV_STREAM_MAGIC ||
 		    le16_to_cpu(h->version) != MDV_STREAM_VERSION ||
+		    h->reserved ||
 		    le16_to_cpu(h->page_shift) != PAGE_SHIFT ||
 		    le64_to_cpu(h->state_size) != m->npages << PAGE_SHIFT) {
 			dev_dbg(mdv_dev(mdv), "stream config mismatch\n");
@@ -933,7 +1082,7 @@ static ssize_t mock_load_dirty(struct mock_dev *m, struct mdv_rec *rec,
 		if (n < 0 || rec->off < DIRTY_PREFIX)
 			return n;
 		m->load.n = le32_to_cpu(d->npages);
-		if (!m->load.n || m->load.n > MDV_DIRTY_PAGES ||
+		if (!m->load.n || m->load.n > MDV_DIRTY_PAGES || d->reserved ||
 		    rec->size != DIRTY_PREFIX +
 				 (u64)m->load.n * (sizeof(u64) + PAGE_SIZE))
 			return -EINVAL;
@@ -1013,7 +1162,8 @@ static int mock_load_finish(struct mdv_device *mdv)
 
 const struct mdv_backend_ops mdv_mock_ops = {
 	.init = mock_init,
-	.uninit = mock_uninit,
+	.remove = mock_remove,
+	.release = mock_release,
 	.reset = mock_reset,
 	.configure = mock_configure,
 	.quiesce = mock_quiesce,
@@ -1059,6 +1209,8 @@ static int mock_dirty_now_set(void *data, u64 val)
 	int ret = 0;
 	u64 i;
 
+	if (val > MOCK_DIRTY_NOW_MAX)
+		return -EINVAL;
 	mutex_lock(&m->lock);
 	/* A stopped device's state never changes, not even on request. */
 	if (!m->running)
@@ -1066,9 +1218,11 @@ static int mock_dirty_now_set(void *data, u64 val)
 	for (i = 0; !ret && i < val && m->npages; i++) {
 		m->rng = mdv_mix(m->rng);
 		mock_dirty_page_locked(m, m->rng % m->npages);
+		if (!(i & 1023))
+			cond_resched();
 	}
 	mutex_unlock(&m->lock);
-	wake_up_interruptible(&m->mdv->data_wq);
+	mdv_data_ready(m->mdv);
 	return ret;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(mock_dirty_now_fops, NULL, mock_dirty_now_set,
@@ -1088,9 +1242,12 @@ static ssize_t mock_dma_write_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = 0;
-	if (sscanf(buf, "%llx %llu", &iova, &len) != 2 || !len)
+	if (sscanf(buf, "%llx %llu", &iova, &len) != 2 || !len ||
+	    len > MOCK_DMA_WRITE_MAX)
 		return -EINVAL;
 	while (len) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		n = min_t(u64, len, EDU_DMA_MAX);
 		ret = mock_dma_issue(m, iova, n);
 		if (ret)

@@ -8,7 +8,7 @@
 
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
-#include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/vfio_pci_core.h>
 #include <uapi/linux/mockdev_vfio.h>
@@ -16,6 +16,10 @@
 #include "backend.h"
 
 #define MDV_DRV_NAME	"mockdev-vfio-pci"
+
+/* QEMU's edu device: the hardware the model drives */
+#define MDV_EDU_VENDOR	0x1234
+#define MDV_EDU_DEVICE	0x11e8
 
 /* Per-device knobs (devlink params); module parameters give the defaults. */
 struct mdv_params {
@@ -31,10 +35,15 @@ struct mdv_params {
 	u32 log_max_span_gb;	/* ... total span it can track, GiB */
 	u32 log_page_sizes;	/* ... supported granules, bit n = 2^n bytes */
 	u32 dma_rate;		/* device writes per second while running */
+	u32 save_rate_mb;	/* saving data produced at MiB/s, 0 = at once */
 };
+
+/* The largest state a device may have: 64 GiB */
+#define MDV_MAX_STATE_MB	65536
 
 extern struct mdv_params mdv_default_params;
 extern bool mdv_dma_logging;
+int mdv_params_check(const struct mdv_params *p);
 
 /* Fault injection switches (debugfs), netdevsim style */
 struct mdv_faults {
@@ -71,6 +80,8 @@ struct mdv_stats {
  * @page_shift: log2(@page_size)
  * @pages: dirty page numbers (iova >> @page_shift), value entries
  * @ndirty: entries in @pages
+ * @owed: ranges to report all dirty once (tracking was lost across a
+ *	function reset); interval tree, no overlaps
  * @overflow: an entry could not be stored: report everything dirty
  */
 struct mdv_dirty {
@@ -83,6 +94,7 @@ struct mdv_dirty {
 	unsigned int page_shift;
 	struct xarray pages;
 	u64 ndirty;
+	struct rb_root_cached owed;
 	bool overflow;
 };
 
@@ -91,13 +103,17 @@ struct mdv_dirty {
  * @core: vfio-pci core device, must be first for container_of users
  * @ops: backend (device) operations
  * @be: backend private data
- * @state_mutex: serialises migration state changes and session setup
+ * @state_mutex: serialises migration state changes and session setup; take
+ *	it with mdv_state_lock(), release it with mdv_state_unlock()
  * @mig_state: current VFIO migration state
- * @reset_lock: protects @deferred_reset; taken from reset_done, which may
- *	run with vfio-pci's memory_lock held, so it never waits for @state_mutex
- * @deferred_reset: a reset happened while @state_mutex was busy
+ * @reset_lock: protects @deferred_reset and the session pointers as seen
+ *	by mdv_data_ready(); taken from reset_done, which runs with vfio-pci's
+ *	memory_lock held, so nothing under it ever sleeps
+ * @deferred_reset: the function was reset; the model has not been yet
+ * @reset_seq: bumped by every function reset; a session opened before the
+ *	current value is dead even before the model reset has run
+ * @reset_work: runs the model reset when no state_mutex holder does
  * @open: the VFIO device is open (the device model runs)
- * @data_wq: woken when a saving FD may have become readable
  * @saving: open saving session, if any (holds a file reference)
  * @resuming: open resuming session, if any
  * @params: knobs
@@ -113,10 +129,11 @@ struct mdv_device {
 	void *be;
 	struct mutex state_mutex;	/* migration state, sessions, knobs */
 	enum vfio_device_mig_state mig_state;
-	spinlock_t reset_lock;		/* deferred_reset; see vfio_dev.c */
+	spinlock_t reset_lock;		/* see above; vfio_dev.c */
 	bool deferred_reset;
+	atomic_t reset_seq;
+	struct work_struct reset_work;
 	bool open;
-	wait_queue_head_t data_wq;
 	struct mdv_migf *saving;
 	struct mdv_migf *resuming;
 	struct mdv_params params;
@@ -144,8 +161,10 @@ static inline const char *mdv_name(struct mdv_device *mdv)
 
 /* vfio_dev.c */
 extern const struct vfio_device_ops mdv_vfio_ops;
+void mdv_state_lock(struct mdv_device *mdv);
 void mdv_state_unlock(struct mdv_device *mdv);
 void mdv_reset_done(struct mdv_device *mdv);
+void mdv_remove_dev(struct mdv_device *mdv);
 int mdv_params_lock(struct mdv_device *mdv);
 void mdv_update_features(struct mdv_device *mdv);
 
@@ -156,12 +175,14 @@ int mdv_get_state(struct vfio_device *vdev,
 		  enum vfio_device_mig_state *state);
 int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len);
 void mdv_disable_files(struct mdv_device *mdv);
+void mdv_data_ready(struct mdv_device *mdv);
 
 /* dirty.c */
 void mdv_dirty_init(struct mdv_device *mdv);
 void mdv_dirty_uninit(struct mdv_device *mdv);
 void mdv_dirty_register(struct mdv_device *mdv);
 void mdv_dirty_stop(struct mdv_device *mdv);
+void mdv_dirty_reset(struct mdv_device *mdv);
 void mdv_dirty_record(struct mdv_device *mdv, u64 iova, u64 len);
 int mdv_dirty_pick(struct mdv_device *mdv, u64 rnd, u64 *iova);
 

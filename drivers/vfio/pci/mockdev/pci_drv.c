@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * mockdev-vfio-pci: PCI driver glue. Binds to any PCI function through
- * driver_override, and by id to nothing: the one id entry (QEMU's edu
- * device) is override-only, so the driver never steals a device.
+ * mockdev-vfio-pci: PCI driver glue. Binds through driver_override only
+ * (the one id entry, QEMU's edu device, is override-only, so the driver
+ * never steals a device), and by default only to edu: the model can stop
+ * edu's DMA and log it, it cannot stop another function's. Any other
+ * function needs unsafe_any_function=1, which taints the kernel.
  */
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -44,11 +46,36 @@ module_param_named(log_page_sizes, mdv_default_params.log_page_sizes, uint, 0444
 MODULE_PARM_DESC(log_page_sizes, "DMA logging: supported page sizes, a mask of powers of two (4K|2M|1G)");
 module_param_named(dma_rate, mdv_default_params.dma_rate, uint, 0444);
 MODULE_PARM_DESC(dma_rate, "Device writes per second into tracked ranges while running (0)");
+module_param_named(save_rate_mb, mdv_default_params.save_rate_mb, uint, 0444);
+MODULE_PARM_DESC(save_rate_mb, "Default rate at which the device produces saving data, MiB/s; readers wait for it (0: at once)");
 
 /* read when a device is bound: the vfio core takes log_ops at registration */
 bool mdv_dma_logging = true;
 module_param_named(dma_logging, mdv_dma_logging, bool, 0444);
 MODULE_PARM_DESC(dma_logging, "Offer DMA logging (device dirty tracking) where the kernel can deliver reports (Y)");
+
+static bool mdv_unsafe_any_function;
+module_param_named(unsafe_any_function, mdv_unsafe_any_function, bool, 0444);
+MODULE_PARM_DESC(unsafe_any_function,
+		 "Bind to any PCI function, not only QEMU's edu: STOP does not stop its DMA or interrupts and its writes are never logged; taints the kernel (N)");
+
+/**
+ * mdv_params_check - are these knobs usable?
+ * @p: knobs (module parameter defaults, or a device's)
+ *
+ * The same limits as the devlink validators, so a module parameter cannot
+ * give a device a value devlink would refuse.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int mdv_params_check(const struct mdv_params *p)
+{
+	if (!p->state_size_mb || p->state_size_mb > MDV_MAX_STATE_MB ||
+	    !p->log_max_ranges || !p->log_max_span_gb ||
+	    !(p->log_page_sizes & ~(SZ_4K - 1)))
+		return -EINVAL;
+	return 0;
+}
 
 static struct mdv_device *mdv_drvdata(struct pci_dev *pdev)
 {
@@ -61,6 +88,15 @@ static int mdv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct mdv_device *mdv;
 	int ret;
+
+	if (pdev->vendor != MDV_EDU_VENDOR || pdev->device != MDV_EDU_DEVICE) {
+		if (!mdv_unsafe_any_function) {
+			pci_info(pdev, "not QEMU's edu: migration could not stop this function's DMA (unsafe_any_function=1 overrides)\n");
+			return -ENODEV;
+		}
+		pci_warn(pdev, "binding a function the model cannot stop: its DMA and interrupts continue in STOP and are never logged\n");
+		add_taint(TAINT_USER, LOCKDEP_STILL_OK);
+	}
 
 	mdv = vfio_alloc_device(mdv_device, core.vdev, &pdev->dev,
 				&mdv_vfio_ops);
@@ -91,6 +127,7 @@ static void mdv_remove(struct pci_dev *pdev)
 	mdv_debugfs_remove(mdv);
 	mdv_devlink_unregister(mdv);
 	vfio_pci_core_unregister_device(&mdv->core);
+	mdv_remove_dev(mdv);
 	vfio_put_device(&mdv->core.vdev);
 }
 
@@ -106,7 +143,7 @@ static const struct pci_error_handlers mdv_err_handlers = {
 
 static const struct pci_device_id mdv_pci_table[] = {
 	/* QEMU's edu device: bind with driver_override only */
-	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(0x1234, 0x11e8) },
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(MDV_EDU_VENDOR, MDV_EDU_DEVICE) },
 	{}
 };
 MODULE_DEVICE_TABLE(pci, mdv_pci_table);
@@ -124,6 +161,11 @@ static int __init mdv_init(void)
 {
 	int ret;
 
+	if (mdv_params_check(&mdv_default_params)) {
+		pr_err(MDV_DRV_NAME ": invalid module parameter (state_size_mb 1..%u; log_max_ranges, log_max_span_gb non-zero; log_page_sizes needs a size >= 4 KiB)\n",
+		       MDV_MAX_STATE_MB);
+		return -EINVAL;
+	}
 	mdv_debugfs_init();
 	ret = pci_register_driver(&mdv_pci_driver);
 	if (ret)

@@ -1,60 +1,116 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vfio_device_ops for mockdev-vfio-pci: vfio-pci core plus migration, and
- * the deferred-reset pattern.
+ * the owner of state_mutex: mdv_state_lock()/mdv_state_unlock() carry out
+ * function resets, which reset_done() can only flag.
  */
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
 #include "mockdev.h"
 
-static void mdv_do_reset(struct mdv_device *mdv)
+/*
+ * Back to the power-on state with no session. A function reset keeps DMA
+ * logging running (the VMM still tracks guest memory and owns the
+ * tracker) but the device lost track of what it wrote, so everything is
+ * reported dirty once; open and close end tracking.
+ */
+static void mdv_do_reset(struct mdv_device *mdv, bool function_reset)
 {
 	mdv_disable_files(mdv);
 	mdv->ops->reset(mdv, mdv->open);
-	mdv_dirty_stop(mdv);
+	if (function_reset)
+		mdv_dirty_reset(mdv);
+	else
+		mdv_dirty_stop(mdv);
 	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
 }
 
-/**
- * mdv_state_unlock - release state_mutex, first running any deferred reset
- * @mdv: device
- *
- * reset_done() may be called with vfio-pci's memory_lock held, so it must
- * not wait for state_mutex (whose holders may take mmap_lock and then
- * memory_lock). It flags the reset instead, and whoever holds the mutex
- * carries it out here before letting go.
- */
-void mdv_state_unlock(struct mdv_device *mdv)
+static void mdv_run_deferred_reset(struct mdv_device *mdv)
 {
-again:
-	spin_lock(&mdv->reset_lock);
-	if (mdv->deferred_reset) {
+	bool pending;
+
+	lockdep_assert_held(&mdv->state_mutex);
+	for (;;) {
+		spin_lock(&mdv->reset_lock);
+		pending = mdv->deferred_reset;
 		mdv->deferred_reset = false;
 		spin_unlock(&mdv->reset_lock);
-		mdv_do_reset(mdv);
-		goto again;
+		if (!pending)
+			return;
+		mdv_do_reset(mdv, true);
 	}
-	mutex_unlock(&mdv->state_mutex);
-	spin_unlock(&mdv->reset_lock);
 }
 
 /**
- * mdv_reset_done - the function was reset: the device model resets too
+ * mdv_state_lock - take state_mutex, then carry out a pending reset
  * @mdv: device
  *
- * Returns the device to RUNNING and invalidates open data FDs.
+ * reset_done() runs with vfio-pci's memory_lock held for writing, and a
+ * data FD reader holding its session lock may be faulting on the device's
+ * own mmapped BAR, waiting for that memory_lock. So reset_done() only
+ * flags the reset (mdv_reset_done()); the model reset, which ends sessions
+ * and so takes their locks, runs here, where no vfio-pci lock is held.
+ * Every holder of state_mutex thus sees the device after the reset.
+ */
+void mdv_state_lock(struct mdv_device *mdv)
+{
+	mutex_lock(&mdv->state_mutex);
+	mdv_run_deferred_reset(mdv);
+}
+
+/**
+ * mdv_state_unlock - carry out a reset flagged meanwhile, release state_mutex
+ * @mdv: device
+ *
+ * A reset flagged after this check is carried out by the reset work.
+ */
+void mdv_state_unlock(struct mdv_device *mdv)
+{
+	mdv_run_deferred_reset(mdv);
+	mutex_unlock(&mdv->state_mutex);
+}
+
+static void mdv_reset_work(struct work_struct *work)
+{
+	struct mdv_device *mdv = container_of(work, struct mdv_device,
+					      reset_work);
+
+	mdv_state_lock(mdv);
+	mdv_state_unlock(mdv);
+}
+
+/**
+ * mdv_reset_done - the function was reset (pci_error_handlers.reset_done)
+ * @mdv: device
+ *
+ * Called with the device lock and, for VFIO_DEVICE_RESET and hot reset,
+ * vfio-pci's memory_lock held: only flags the reset and kills the open
+ * sessions' next data operation. The model reset runs in the next
+ * mdv_state_lock() holder or in the reset work.
  */
 void mdv_reset_done(struct mdv_device *mdv)
 {
 	spin_lock(&mdv->reset_lock);
 	mdv->deferred_reset = true;
-	if (!mutex_trylock(&mdv->state_mutex)) {
-		spin_unlock(&mdv->reset_lock);
-		return;
-	}
+	atomic_inc(&mdv->reset_seq);
 	spin_unlock(&mdv->reset_lock);
+	queue_work(system_wq, &mdv->reset_work);
+}
+
+/**
+ * mdv_remove_dev - the PCI function goes away (pci_driver.remove)
+ * @mdv: device, unregistered: no VFIO user has it open any more
+ *
+ * Stops whatever still runs on the device's behalf; memory is freed at
+ * release, which a reference holder may delay.
+ */
+void mdv_remove_dev(struct mdv_device *mdv)
+{
+	cancel_work_sync(&mdv->reset_work);
+	mdv_state_lock(mdv);
 	mdv_state_unlock(mdv);
+	mdv->ops->remove(mdv);
 }
 
 /**
@@ -69,7 +125,7 @@ void mdv_reset_done(struct mdv_device *mdv)
  */
 int mdv_params_lock(struct mdv_device *mdv)
 {
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	if (mdv->mig_state != VFIO_DEVICE_STATE_RUNNING || mdv->saving ||
 	    mdv->resuming) {
 		mdv_state_unlock(mdv);
@@ -106,7 +162,7 @@ static int mdv_init_dev(struct vfio_device *vdev)
 
 	mutex_init(&mdv->state_mutex);
 	spin_lock_init(&mdv->reset_lock);
-	init_waitqueue_head(&mdv->data_wq);
+	INIT_WORK(&mdv->reset_work, mdv_reset_work);
 	mdv->ops = &mdv_mock_ops;
 	mdv->params = mdv_default_params;
 	if (!mdv->params.seed)
@@ -140,7 +196,7 @@ static void mdv_release_dev(struct vfio_device *vdev)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
-	mdv->ops->uninit(mdv);
+	mdv->ops->release(mdv);
 	mdv_dirty_uninit(mdv);
 	mutex_destroy(&mdv->state_mutex);
 	vfio_pci_core_release_dev(vdev);
@@ -155,9 +211,9 @@ static int mdv_open_device(struct vfio_device *vdev)
 	if (ret)
 		return ret;
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	mdv->open = true;
-	mdv_do_reset(mdv);
+	mdv_do_reset(mdv, false);
 	mdv_state_unlock(mdv);
 
 	vfio_pci_core_finish_enable(&mdv->core);
@@ -168,9 +224,9 @@ static void mdv_close_device(struct vfio_device *vdev)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
-	mutex_lock(&mdv->state_mutex);
+	mdv_state_lock(mdv);
 	mdv->open = false;
-	mdv_do_reset(mdv);
+	mdv_do_reset(mdv, false);
 	mdv_state_unlock(mdv);
 	vfio_pci_core_close_device(vdev);
 }
@@ -179,6 +235,7 @@ static long mdv_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		      unsigned long arg)
 {
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	long ret;
 
 	/*
 	 * A function without a PCI reset method (QEMU's edu on the root bus)
@@ -187,9 +244,20 @@ static long mdv_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	 */
 	if (cmd == VFIO_DEVICE_RESET && !mdv->core.reset_works) {
 		mdv_reset_done(mdv);
-		return 0;
+		ret = 0;
+	} else {
+		ret = vfio_pci_core_ioctl(vdev, cmd, arg);
 	}
-	return vfio_pci_core_ioctl(vdev, cmd, arg);
+	/*
+	 * reset_done() only flagged the model reset: carry it out before
+	 * returning, so the user sees RUNNING and no session afterwards.
+	 */
+	if (!ret && (cmd == VFIO_DEVICE_RESET ||
+		     cmd == VFIO_DEVICE_PCI_HOT_RESET)) {
+		mdv_state_lock(mdv);
+		mdv_state_unlock(mdv);
+	}
+	return ret;
 }
 
 const struct vfio_device_ops mdv_vfio_ops = {
