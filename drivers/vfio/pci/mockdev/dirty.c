@@ -314,7 +314,7 @@ static int mdv_log_stop(struct vfio_device *vdev)
 	return 0;
 }
 
-#define MDV_REPORT_BATCH	64
+#define MDV_REPORT_BATCH	16
 
 /*
  * Take up to @max pieces of what is owed inside [start, last] out of the
