@@ -19,12 +19,15 @@ make -s -C "$src" O="$out" tinyconfig >&2
 # merge_config.sh runs olddefconfig for us (-O: output dir)
 (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" "$here/full.config") >"$out/merge.log" 2>&1
 make -s -C "$src" O="$out" olddefconfig >&2
-# Warn about fragment lines that did not stick (dependency missing).
-grep -E '^CONFIG_[A-Z0-9_]+=' "$here/full.config" | while IFS= read -r l; do
+# A fragment line that did not stick (dependency missing) means the lane
+# would silently test less than it says: fail.
+bad=0
+while IFS= read -r l; do
 	k=${l%%=*}; v=${l#*=}
-	case "$v" in n) grep -q "^$k=" "$out/.config" && log "warning: $k should be unset" ;;
-	*) grep -qx "$l" "$out/.config" || log "warning: $l did not stick" ;; esac
-done
+	case "$v" in n) grep -q "^$k=" "$out/.config" && { log "error: $k should be unset"; bad=1; } ;;
+	*) grep -qx "$l" "$out/.config" || { log "error: $l did not stick"; bad=1; } ;; esac
+done < <(grep -E '^CONFIG_[A-Z0-9_]+=' "$here/full.config")
+[ "$bad" = 0 ] || die "full.config does not apply to linux-source-6.12 (see $out/.config)"
 make -C "$src" O="$out" -j"$(nproc)" bzImage modules >"$out/build.log" 2>&1 ||
 	{ tail -40 "$out/build.log" >&2; die "kernel build failed, see $out/build.log"; }
 touch "$out/.built"
