@@ -6,7 +6,9 @@
  * concurrent users, a reader killed mid-read and unbinding with a session
  * open crash nothing (KASAN, lockdep and kmemleak in the full lane watch).
  *
- * Prints "faults: N injected, N unrecovered, N leaks" and
+ * Prints "faults: N injected, N unrecovered, N leaks" (leaks: kmemleak
+ * reports with this module in the backtrace, from objects the test left;
+ * "n/a leaks" on a kernel without kmemleak) and
  * "stream-fuzz: N streams, N accepted-bad".
  */
 #include <errno.h>
@@ -95,23 +97,50 @@ static int recover(FIXTURE_DATA(rel) *self)
 	return mdv_set_state(&self->src, S(RUNNING), NULL);
 }
 
-static int kmemleak_leaks(void)
+/*
+ * kmemleak reports an object only when it was unreferenced over two scans
+ * and is older than 5 s: forget what is reported before the test, and at
+ * the end scan, wait past that age, scan again. Count only reports whose
+ * backtrace is in this module: other subsystems' suspects are not ours
+ * (the lane fails on any report anyway).
+ */
+static int kmemleak_begin(void)
 {
-	static char buf[1 << 16];
-	int fd, n, leaks = 0;
-	char *p;
+	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
+		return -1;
+	return mdv_sysfs_write(DBG "/kmemleak", "clear") ? -1 : 0;
+}
 
+static int kmemleak_ours(void)
+{
+	static char buf[1 << 20];
+	size_t len = 0;
+	int fd, leaks = 0;
+	ssize_t n;
+	char *p, *next;
+
+	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
+		return -1;
+	sleep(6);
 	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
 		return -1;
 	fd = open(DBG "/kmemleak", O_RDONLY);
 	if (fd < 0)
 		return -1;
-	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = 0;
-		for (p = buf; (p = strstr(p, "unreferenced object")); p++)
-			leaks++;
-	}
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
 	close(fd);
+	buf[len] = 0;
+	for (p = strstr(buf, "unreferenced object"); p; p = next) {
+		next = strstr(p + 1, "unreferenced object");
+		if (next)
+			*next = 0;
+		if (strstr(p, "[mockdev_vfio_pci]"))
+			leaks++;
+		if (next)
+			*next = 'u';
+	}
 	return leaks;
 }
 
@@ -140,11 +169,13 @@ static int module_range(unsigned long *start, unsigned long *end)
 TEST_F_TIMEOUT(rel, fault_injection, 900)
 {
 	struct mdv_range r = { 0x100000, 0x10000 };
-	int injected = 0, unrecovered = 0, leaks, fd, i, ret;
+	int injected = 0, unrecovered = 0, leaks, fd, i, ret, kmemleak;
 	unsigned long ms, me;
 	uint64_t ps, bm[1];
 	char v[64];
 	uint8_t b[64];
+
+	kmemleak = kmemleak_begin();
 
 	/* a given arc, the next time: ERROR, documented */
 	snprintf(v, sizeof(v), "%u", S(RUNNING_P2P));
@@ -266,15 +297,15 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 
 	mdv_close(&self->src);
 	mdv_close(&self->dst);
-	leaks = kmemleak_leaks();
-	if (leaks < 0) {
-		printf("# faults: no kmemleak on this kernel, leaks not measured\n");
-		leaks = 0;
-	}
-	printf("faults: %d injected, %d unrecovered, %d leaks\n", injected,
-	       unrecovered, leaks);
+	leaks = kmemleak ? -1 : kmemleak_ours();
+	if (leaks < 0)
+		printf("faults: %d injected, %d unrecovered, n/a leaks (no kmemleak)\n",
+		       injected, unrecovered);
+	else
+		printf("faults: %d injected, %d unrecovered, %d leaks\n",
+		       injected, unrecovered, leaks);
 	EXPECT_EQ(0, unrecovered);
-	EXPECT_EQ(0, leaks);
+	EXPECT_GE(0, leaks) TH_LOG("kmemleak: %d objects from this module", leaks);
 	/* 9 switches everywhere; DMA logging and FAILSLAB add more */
 	EXPECT_LE(9, injected);
 }
