@@ -253,7 +253,8 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 	u64 span = 0, max_span;
 	int ret = 0;
 
-	if (!*page_size)
+	/* the core aligns ranges to it with IS_ALIGNED(): a power of two */
+	if (!is_power_of_2(*page_size))
 		return -EINVAL;
 	if (atomic_dec_if_positive(&mdv->faults.fail_log_start) >= 0)
 		return -EIO;
