@@ -682,7 +682,7 @@ TEST_F(bad, migration_flags_frozen_while_open)
 }
 
 /* state_size_mb as devlink params shows it, from debugfs; 0 if unknown */
-static unsigned int state_size_mb(const char *bdf)
+static unsigned int param_state_mb(const char *bdf)
 {
 	char buf[1024], *p;
 
@@ -709,13 +709,13 @@ TEST_F_TIMEOUT(bad, impossible_state_size_keeps_state, 600)
 	before = mdv_digest(self->bdf[1]);
 	ASSERT_NE(self->dst_pristine, before);
 	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
-	EXPECT_EQ(2, state_size_mb(self->bdf[1]));
+	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
 	EXPECT_EQ(before, mdv_digest(self->bdf[1])) TH_LOG("state kept");
 
 	/* the same with the device closed, where nothing else holds it */
 	mdv_close(&self->dst);
 	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
-	EXPECT_EQ(2, state_size_mb(self->bdf[1]));
+	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
 	EXPECT_EQ(512, dbg_u64(self->bdf[1], "mock/npages"));
 
 	/* and the device still works: it takes a migration */

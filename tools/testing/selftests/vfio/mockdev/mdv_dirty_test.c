@@ -26,7 +26,7 @@
 #define NPAGES 64UL
 #define LEN (NPAGES * PG)
 #define SZ_2M (2UL << 20)
-#define SZ_1G (1UL << 30)
+#define SZ_1G (512 * SZ_2M)
 /* the granules the device offers (4K|2M|1G, the driver's default) */
 #define SIZES (PG | SZ_2M | SZ_1G)
 #define CANARY 0x5a5a5a5a5a5a5a5aULL
