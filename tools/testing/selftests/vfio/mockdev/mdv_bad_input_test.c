@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
@@ -418,6 +419,309 @@ TEST_F(bad, unbind_and_rmmod_with_session_open)
 	snprintf(path, sizeof(path),
 		 "/sys/bus/pci/drivers/mockdev-vfio-pci/%s", self->bdf[1]);
 	EXPECT_EQ(0, access(path, F_OK)) TH_LOG("rebound");
+}
+
+/* ----- the debugfs knobs validate what they are given ----- */
+
+static uint64_t dbg_u64(const char *bdf, const char *file)
+{
+	char v[64];
+
+	if (mdv_dbg_read(bdf, file, v, sizeof(v)))
+		return ~0ULL;
+	return strtoull(v, NULL, 0);
+}
+
+/* An errno is 1..MAX_ERRNO: 0 would make a failed read look like EOF. */
+TEST_F(bad, fail_errno_range)
+{
+	static const char * const bogus[] = { "0", "4096", "4294967295" };
+	const char *b = self->bdf[1];
+	uint64_t old = dbg_u64(b, "fail_errno");
+	unsigned int i;
+	char v[24];
+
+	ASSERT_NE(~0ULL, old);
+	for (i = 0; i < ARRAY_SIZE(bogus); i++) {
+		EXPECT_EQ(-EINVAL, mdv_dbg_write(b, "fail_errno", bogus[i]))
+			TH_LOG("fail_errno %s", bogus[i]);
+		EXPECT_EQ(old, dbg_u64(b, "fail_errno"))
+			TH_LOG("after writing %s", bogus[i]);
+	}
+	EXPECT_EQ(0, mdv_dbg_write(b, "fail_errno", "4095"));
+	EXPECT_EQ(4095, dbg_u64(b, "fail_errno"));
+	snprintf(v, sizeof(v), "%lu", (unsigned long)old);
+	ASSERT_EQ(0, mdv_dbg_write(b, "fail_errno", v));
+}
+
+/*
+ * dirty_now rewrites that many pages under the model's lock: a count past
+ * the bound is refused before anything runs. The stopped source is asked
+ * first: input is checked before the device's state, and this is what
+ * keeps an unbounded driver from spinning on the running device below.
+ */
+TEST_F(bad, dirty_now_bounded)
+{
+	uint64_t d;
+
+	ASSERT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dirty_now",
+					 "1099511627776"))
+		TH_LOG("a stopped device, a count of 2^40");
+	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dirty_now",
+					 "16777217"));
+	d = mdv_digest(self->bdf[1]);
+	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[1], "mock/dirty_now",
+					 "1099511627776"))
+		TH_LOG("a running device, a count of 2^40");
+	EXPECT_EQ(d, mdv_digest(self->bdf[1])) TH_LOG("nothing was rewritten");
+	EXPECT_EQ(0, mdv_dbg_write(self->bdf[1], "mock/dirty_now", "1"));
+	EXPECT_NE(d, mdv_digest(self->bdf[1]));
+}
+
+/*
+ * dma_write issues the device writes one edu transfer at a time: a length
+ * past 64 MiB is refused whole, on a running device (at an IOVA past edu's
+ * DMA mask, where nothing could be written anyway) and on a stopped one.
+ */
+TEST_F(bad, dma_write_bounded)
+{
+	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[1], "mock/dma_write",
+					 "fffff000 67112960"))
+		TH_LOG("running, 64 MiB + 4 KiB");
+	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dma_write",
+					 "0 1099511627776"))
+		TH_LOG("stopped, 1 TiB");
+}
+
+/* ----- record headers: no unknown flag, no non-zero reserved field ----- */
+
+static void corrupt_and_load(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(bad) *self, const uint8_t *stream,
+			     size_t len, size_t off, uint32_t xor)
+{
+	uint8_t *b = malloc(len);
+	uint32_t v;
+	int werr;
+
+	ASSERT_NE(NULL, b);
+	memcpy(b, stream, len);
+	memcpy(&v, b + off, sizeof(v));
+	v ^= xor;
+	memcpy(b + off, &v, sizeof(v));
+	EXPECT_EQ(-EINVAL, load(_metadata, self, b, len, &werr))
+		TH_LOG("stream offset %zu ^ %#x", off, xor);
+	EXPECT_EQ(EINVAL, werr) TH_LOG("stream offset %zu ^ %#x", off, xor);
+	free(b);
+}
+
+#define HDR_FLAGS offsetof(struct mdv_rec_hdr, flags)
+
+TEST_F(bad, unknown_record_flag_rejected)
+{
+	/* flag bit 1 on HEADER, META and the first IMAGE record */
+	corrupt_and_load(_metadata, self, self->stream, self->len,
+			 HDR_FLAGS, 1U << 1);
+	corrupt_and_load(_metadata, self, self->stream, self->len,
+			 HEADER_REC + HDR_FLAGS, 1U << 1);
+	corrupt_and_load(_metadata, self, self->stream, self->len,
+			 HEADER_REC + META_REC + HDR_FLAGS, 1U << 31);
+}
+
+TEST_F(bad, unknown_optional_record_with_unknown_flag_rejected)
+{
+	insert_record(_metadata, self, MDV_REC_F_OPTIONAL | (1U << 1), EINVAL);
+}
+
+TEST_F(bad, header_reserved_rejected)
+{
+	corrupt_and_load(_metadata, self, self->stream, self->len,
+			 HDR + offsetof(struct mdv_rec_header, reserved), 1);
+}
+
+/*
+ * A stream with DIRTY records: PRE_COPY, all initial data, then pages
+ * rewritten behind the cursor, then STOP_COPY to the end. Collected in a
+ * memfd; the source ends stopped and self->src_digest is its final state.
+ */
+static int64_t dirty_stream(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(bad) *self, uint8_t **out)
+{
+	int sfd, mfd;
+	int64_t len;
+	uint8_t *b;
+
+	mfd = memfd_create("mdv-stream", 0);
+	if (mfd < 0)
+		return -errno;
+	if (mdv_set_state(&self->src, S(RUNNING), NULL) ||
+	    mdv_set_state(&self->src, S(PRE_COPY), &sfd))
+		return -EIO;
+	if (mdv_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
+	    mdv_dbg_write(self->bdf[0], "mock/dirty_now", "8") ||
+	    mdv_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
+	    mdv_set_state(&self->src, S(STOP_COPY), NULL) ||
+	    mdv_pipe(sfd, mfd, 1 << 20, 0, false) <= 0)
+		return -EIO;
+	close(sfd);
+	self->src_digest = mdv_digest(self->bdf[0]);
+	len = lseek(mfd, 0, SEEK_END);
+	b = malloc(len);
+	if (!b || pread(mfd, b, len, 0) != len)
+		return -EIO;
+	close(mfd);
+	*out = b;
+	return len;
+}
+
+/* Offset of the first record with @tag in @b, or 0 */
+static size_t find_record(const uint8_t *b, size_t len, uint32_t tag)
+{
+	struct mdv_rec_hdr h;
+	size_t off = 0;
+
+	while (off + HDR <= len) {
+		memcpy(&h, b + off, HDR);
+		if (h.tag == tag)
+			return off;
+		off += HDR + h.size;
+	}
+	return 0;
+}
+
+TEST_F(bad, dirty_reserved_rejected)
+{
+	uint8_t *b;
+	int64_t len;
+	size_t at;
+	int werr;
+
+	len = dirty_stream(_metadata, self, &b);
+	ASSERT_LT(0, len);
+	at = find_record(b, len, MDV_TAG_DIRTY);
+	ASSERT_NE(0, at) TH_LOG("no DIRTY record in a %ld byte stream",
+				(long)len);
+	/* as saved, it loads */
+	EXPECT_EQ(0, load(_metadata, self, b, len, &werr));
+	EXPECT_EQ(0, werr);
+	corrupt_and_load(_metadata, self, b, len,
+			 at + HDR + offsetof(struct mdv_rec_dirty, reserved), 1);
+	free(b);
+}
+
+/*
+ * A user buffer that ends in an unmapped page: write() takes what it could
+ * copy and returns that count, as a pipe would; the user writes the rest
+ * and nothing is lost. The fault falls right after a record header, where
+ * the next bytes the device needs are an IMAGE record's prefix.
+ */
+TEST_F(bad, fault_after_record_header_is_partial)
+{
+	const size_t cut = HEADER_REC + META_REC + HDR;
+	long pg = sysconf(_SC_PAGESIZE);
+	uint32_t st;
+	uint8_t *m;
+	ssize_t n;
+	int fd, ret;
+
+	m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, munmap(m + pg, pg));
+	memcpy(m + pg - cut, self->stream, cut);
+
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+	n = write(fd, m + pg - cut, cut + 4096);
+	EXPECT_EQ((ssize_t)cut, n) TH_LOG("write: %zd (%s)", n,
+					  n < 0 ? strerror(errno) : "partial");
+	if (n > 0)
+		EXPECT_EQ(self->len - n, mdv_write_all(fd, self->stream + n,
+						       self->len - n, 100000));
+	ret = mdv_set_state(&self->dst, S(RUNNING), NULL);
+	EXPECT_EQ(0, ret);
+	close(fd);
+	ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+	if (ret) {
+		EXPECT_EQ(S(ERROR), st);
+		ASSERT_EQ(0, mdv_reset(&self->dst));
+	} else {
+		EXPECT_EQ(S(RUNNING), st);
+		EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
+	}
+	munmap(m, pg);
+}
+
+/*
+ * The device's migration_flags are what a VMM read when it opened the
+ * device and planned its migration: they must not change under it.
+ */
+TEST_F(bad, migration_flags_frozen_while_open)
+{
+	static const char * const knobs[] = { "p2p", "precopy" };
+	uint64_t before, after;
+	unsigned int i;
+
+	ASSERT_EQ(0, mdv_mig_flags(&self->dst, &before));
+	ASSERT_TRUE(before & VFIO_MIGRATION_P2P);
+	ASSERT_TRUE(before & VFIO_MIGRATION_PRE_COPY);
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		EXPECT_NE(0, mdv_param(self->bdf[1], knobs[i], "false"))
+			TH_LOG("%s changed with the device open", knobs[i]);
+		ASSERT_EQ(0, mdv_mig_flags(&self->dst, &after));
+		EXPECT_EQ(before, after) TH_LOG("after setting %s", knobs[i]);
+	}
+	/* closed, the knobs are free again */
+	mdv_close(&self->dst);
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		mdv_param(self->bdf[1], knobs[i], "true");
+		EXPECT_EQ(0, mdv_param(self->bdf[1], knobs[i], "false"));
+		EXPECT_EQ(0, mdv_param(self->bdf[1], knobs[i], "true"));
+	}
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdv_mig_flags(&self->dst, &after));
+	EXPECT_EQ(before, after);
+}
+
+/* state_size_mb as devlink params shows it, from debugfs; 0 if unknown */
+static unsigned int param_state_mb(const char *bdf)
+{
+	char buf[1024], *p;
+
+	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
+		return 0;
+	p = strstr(buf, "state_size_mb ");
+	return p ? strtoul(p + strlen("state_size_mb "), NULL, 0) : 0;
+}
+
+/*
+ * A state the guest cannot hold (64 GiB in a 4 GiB guest) is refused and
+ * the device keeps the state it has, content included: allocate the new
+ * state before freeing the old, and fail the allocation cleanly rather
+ * than invoking the OOM killer. Last in this file: a driver without this
+ * can take the guest down with it.
+ */
+TEST_F_TIMEOUT(bad, impossible_state_size_keeps_state, 600)
+{
+	uint64_t before;
+	int werr;
+
+	/* content of its own, not the generation-0 fill a refill recreates */
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "mock/dirty_now", "16"));
+	before = mdv_digest(self->bdf[1]);
+	ASSERT_NE(self->dst_pristine, before);
+	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
+	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
+	EXPECT_EQ(before, mdv_digest(self->bdf[1])) TH_LOG("state kept");
+
+	/* the same with the device closed, where nothing else holds it */
+	mdv_close(&self->dst);
+	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
+	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
+	EXPECT_EQ(512, dbg_u64(self->bdf[1], "mock/npages"));
+
+	/* and the device still works: it takes a migration */
+	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	EXPECT_EQ(0, load(_metadata, self, self->stream, self->len, &werr));
+	EXPECT_EQ(0, werr);
 }
 
 TEST_HARNESS_MAIN

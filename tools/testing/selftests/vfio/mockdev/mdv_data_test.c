@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -323,6 +324,60 @@ TEST_F(data, precopy_restart_is_a_clean_session)
 	EXPECT_EQ(0, dirty);
 	close(fd1);
 	close(fd2);
+}
+
+/*
+ * vfio.h: at the permanent end of a saving stream poll() always returns
+ * readable, and read() returns 0. A reader that knows the length
+ * (MIG_DATA_SIZE) stops right after END's last byte, never asking for
+ * more; poll() must already say readable then, or an event loop waits for
+ * ever.
+ */
+TEST_F(data, poll_readable_at_true_end)
+{
+	static const size_t chunks[] = { 4095, 65536, 1 << 20 };
+	struct pollfd pfd = { .events = POLLIN };
+	uint64_t predicted, total;
+	unsigned int i;
+	uint8_t *buf;
+	ssize_t n;
+	int fd;
+
+	setup_pair(_metadata, self, 1, 0);
+	buf = malloc(1 << 20);
+	ASSERT_NE(NULL, buf);
+	/* read sizes that end on END's last byte, however they fall */
+	for (i = 0; i < ARRAY_SIZE(chunks); i++) {
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+		ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+		pfd.fd = fd;
+		for (total = 0; total < predicted; total += n) {
+			size_t want = chunks[i];
+
+			if (want > predicted - total)
+				want = predicted - total;
+			n = read(fd, buf, want);
+			ASSERT_LT(0, n) TH_LOG("at %lu of %lu",
+					       (unsigned long)total,
+					       (unsigned long)predicted);
+		}
+		ASSERT_EQ(predicted, total);
+		pfd.revents = 0;
+		EXPECT_EQ(1, poll(&pfd, 1, 0))
+			TH_LOG("reads of %zu: poll right after END's last byte",
+			       chunks[i]);
+		EXPECT_TRUE(pfd.revents & POLLIN) TH_LOG("revents %#x",
+							 pfd.revents);
+		EXPECT_EQ(0, read(fd, buf, 1 << 20));
+		/* and it stays so */
+		pfd.revents = 0;
+		EXPECT_EQ(1, poll(&pfd, 1, 0));
+		EXPECT_TRUE(pfd.revents & POLLIN);
+		close(fd);
+		ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	}
+	free(buf);
 }
 
 TEST_HARNESS_MAIN

@@ -25,6 +25,11 @@
 #define IOVA 0x100000UL		/* below edu's 28-bit DMA mask */
 #define NPAGES 64UL
 #define LEN (NPAGES * PG)
+#define SZ_2M (2UL << 20)
+#define SZ_1G (512 * SZ_2M)
+/* the granules the device offers (4K|2M|1G, the driver's default) */
+#define SIZES (PG | SZ_2M | SZ_1G)
+#define CANARY 0x5a5a5a5a5a5a5a5aULL
 #define NO_LOGGING \
 	"no DMA logging offered: kernel lacks CONFIG_IOMMUFD_DRIVER, no report could be delivered"
 
@@ -52,6 +57,7 @@ FIXTURE_SETUP(dirty)
 	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dma_rate", 0));
 	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_max_ranges", 4));
 	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_max_span_gb", 4096));
+	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_page_sizes", SIZES));
 	ASSERT_EQ(0, mdv_open(&self->dev, self->bdf, MDV_MODE_CONTAINER));
 	ret = mdv_log_start(&self->dev, &r, 1, &ps);
 	if (ret == -ENOTTY)
@@ -137,8 +143,6 @@ TEST_F(dirty, start_validation)
 	EXPECT_EQ(-EOVERFLOW, start1(self, -2 * PG, 4 * PG, &ps));
 	ps = 3 * PG;
 	EXPECT_EQ(-EINVAL, start1(self, 0, 12 * PG, &ps));
-	ps = 2048;
-	EXPECT_EQ(-EINVAL, start1(self, 0, 2 * PG, &ps));
 	ps = 0;
 	EXPECT_EQ(-EINVAL, start1(self, 0, 2 * PG, &ps));
 	/* the span limit */
@@ -222,16 +226,92 @@ TEST_F(dirty, combine_at_range_limit)
 				    self->bitmap));
 }
 
+/*
+ * A hint is what the user can consume: the device may track more finely
+ * (REPORT then just sets more bits) but never more coarsely than asked, so
+ * a hint between supported sizes rounds down to the next finer one; above
+ * the largest size the largest is used. Ranges are aligned to the hint, as
+ * the core requires.
+ */
 TEST_F(dirty, page_size_rounding)
 {
-	uint64_t ps = 8192;
+	static const struct { uint64_t hint, len, want; } c[] = {
+		{ PG, 4UL << 20, PG },
+		{ 8192, 4UL << 20, PG },
+		{ 1UL << 20, 4UL << 20, PG },
+		{ SZ_2M, 4UL << 20, SZ_2M },
+		{ 4UL << 20, 8UL << 20, SZ_2M },
+		{ SZ_1G, 2 * SZ_1G, SZ_1G },
+		{ 2 * SZ_1G, 2 * SZ_1G, SZ_1G },
+	};
+	unsigned int i;
+	uint64_t ps;
 
-	ASSERT_EQ(0, start1(self, 0, 4UL << 20, &ps));
-	EXPECT_EQ(2UL << 20, ps) TH_LOG("8 KiB rounds up to 2 MiB");
-	ASSERT_EQ(0, mdv_log_stop(&self->dev));
-	ps = 1UL << 31;
-	ASSERT_EQ(0, start1(self, 0, 1UL << 31, &ps));
-	EXPECT_EQ(1UL << 30, ps) TH_LOG("above the largest: the largest");
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		ps = c[i].hint;
+		ASSERT_EQ(0, start1(self, 0, c[i].len, &ps))
+			TH_LOG("hint %#lx", (unsigned long)c[i].hint);
+		EXPECT_EQ(c[i].want, ps)
+			TH_LOG("hint %#lx: page size %#lx, want %#lx",
+			       (unsigned long)c[i].hint, (unsigned long)ps,
+			       (unsigned long)c[i].want);
+		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	}
+}
+
+/*
+ * The core accepts any power-of-two hint the ranges are aligned to; one
+ * below the smallest granule asks for something finer than the device has,
+ * and the finest it has is the answer, not -EINVAL.
+ */
+TEST_F(dirty, page_size_hint_below_4k_clamped)
+{
+	static const uint64_t hints[] = { 512, 1024, 2048 };
+	unsigned int i;
+	uint64_t ps;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(hints); i++) {
+		ps = hints[i];
+		ret = start1(self, IOVA, LEN, &ps);
+		EXPECT_EQ(0, ret) TH_LOG("hint %lu: %s", (unsigned long)hints[i],
+					 strerror(-ret));
+		if (ret)
+			continue;
+		EXPECT_EQ(PG, ps) TH_LOG("hint %lu", (unsigned long)hints[i]);
+		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	}
+}
+
+/*
+ * A zero-length range passes the core's checks (0 is aligned, nothing
+ * overflows) and reaches the driver as the node [iova, iova - 1]: the whole
+ * IOVA space when iova is 0, an inverted node otherwise. Neither is a range.
+ */
+TEST_F(dirty, zero_length_range_rejected)
+{
+	struct mdv_range two[2] = { { IOVA, LEN }, { IOVA + 2 * LEN, 0 } };
+	uint64_t ps;
+	int ret;
+
+	ps = PG;
+	ret = start1(self, IOVA, 0, &ps);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("[IOVA, +0)");
+	if (!ret)
+		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	ps = PG;
+	ret = start1(self, 0, 0, &ps);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("[0, +0)");
+	if (!ret)
+		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	ps = PG;
+	ret = mdv_log_start(&self->dev, two, 2, &ps);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("a real range and an empty one");
+	if (!ret)
+		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	/* and nothing was left tracking */
+	ps = PG;
+	EXPECT_EQ(0, start1(self, IOVA, LEN, &ps));
 }
 
 TEST_F(dirty, start_stop_cycles)
@@ -272,6 +352,12 @@ TEST_F_TIMEOUT(dirty, sub_range_reports_clear, 120)
 	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
 }
 
+/*
+ * Tracking follows the device through every migration state, and a
+ * function reset does not end it: the user never asked for a STOP. The
+ * device cannot know what it wrote across the reset, so the next REPORT
+ * has every tracked page dirty, once.
+ */
 TEST_F(dirty, tracking_across_states_and_reset)
 {
 	uint64_t ps = PG;
@@ -286,11 +372,160 @@ TEST_F(dirty, tracking_across_states_and_reset)
 	close(fd);
 	ASSERT_EQ(0, mdv_set_state(&self->dev, S(RUNNING), NULL));
 	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, dma(self, IOVA + 5 * PG, 8));
 	ASSERT_EQ(0, mdv_reset(&self->dev));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA, LEN, PG,
-					  self->bitmap)) TH_LOG("reset ends tracking");
+
+	memset(self->bitmap, 0, sizeof(self->bitmap));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG,
+				    self->bitmap)) TH_LOG("reset keeps tracking");
+	EXPECT_EQ(NPAGES, popcount(self->bitmap, NPAGES))
+		TH_LOG("after a reset every tracked page is dirty once");
+	/* reported and cleared: nothing was written since */
+	memset(self->bitmap, 0, sizeof(self->bitmap));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
+	EXPECT_EQ(0, mdv_log_stop(&self->dev));
 	ps = PG;
 	EXPECT_EQ(0, start1(self, IOVA, LEN, &ps));
+}
+
+/* A 2 MiB tracked range at a 2 MiB aligned IOVA (below edu's DMA mask) */
+#define GRAN 0x200000UL
+#define GRAN_BITS (SZ_2M / PG)	/* its pages, in a 4 KiB report */
+
+static void *map_granule(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(dirty) *self)
+{
+	uint64_t ps = SZ_2M;
+	void *g;
+
+	g = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g == MAP_FAILED)
+		return NULL;
+	memset(g, 0xa5, SZ_2M);
+	if (mdv_map(&self->dev, g, SZ_2M, GRAN)) {
+		munmap(g, SZ_2M);
+		return NULL;
+	}
+	if (start1(self, GRAN, SZ_2M, &ps) || ps != SZ_2M) {
+		TH_LOG("START with a 2 MiB hint: page size %#lx", (unsigned long)ps);
+		mdv_unmap(&self->dev, SZ_2M, GRAN);
+		munmap(g, SZ_2M);
+		return NULL;
+	}
+	return g;
+}
+
+static void unmap_granule(FIXTURE_DATA(dirty) *self, void *g)
+{
+	mdv_log_stop(&self->dev);
+	mdv_unmap(&self->dev, SZ_2M, GRAN);
+	munmap(g, SZ_2M);
+}
+
+/* Device writes at each IOVA of @iova, then stop: they are all in */
+static int dma_stopped(FIXTURE_DATA(dirty) *self, const uint64_t *iova,
+		       unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	ret = mdv_set_state(&self->dev, S(RUNNING), NULL);
+	for (i = 0; !ret && i < n; i++)
+		ret = dma(self, iova[i], 8);
+	if (!ret)
+		ret = mdv_set_state(&self->dev, S(STOP), NULL);
+	return ret;
+}
+
+/*
+ * vfio.h lets a REPORT use a page size other than START's. With 2 MiB
+ * granules a 4 KiB report of one page of a dirty granule must say "dirty"
+ * for that page: the granule's start lies before the window (the write to
+ * the granule's last page) and its end after it (the write to the first
+ * page), and neither may be lost or set bits past the user's bitmap.
+ */
+TEST_F_TIMEOUT(dirty, coarse_granule_single_page_reports, 120)
+{
+	const uint64_t first = GRAN + 16, last = GRAN + SZ_2M - PG + 100;
+	const uint64_t both[2] = { first, last };
+	uint64_t bm[2];
+	void *g;
+
+	g = map_granule(_metadata, self);
+	ASSERT_NE(NULL, g);
+
+	ASSERT_EQ(0, dma_stopped(self, both, 2));
+	bm[0] = 0;
+	bm[1] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN + SZ_2M - PG, PG, PG, bm));
+	EXPECT_EQ(1, bm[0]) TH_LOG("last 4 KiB page of the granule: %#lx",
+				   (unsigned long)bm[0]);
+	EXPECT_EQ(CANARY, bm[1]) TH_LOG("past the bitmap: %#lx",
+					(unsigned long)bm[1]);
+
+	/* written again, whatever the report above did to the granule */
+	ASSERT_EQ(0, dma_stopped(self, &first, 1));
+	bm[0] = 0;
+	bm[1] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, PG, PG, bm));
+	EXPECT_EQ(1, bm[0]) TH_LOG("first 4 KiB page of the granule: %#lx",
+				   (unsigned long)bm[0]);
+	EXPECT_EQ(CANARY, bm[1]) TH_LOG("past the bitmap: %#lx",
+					(unsigned long)bm[1]);
+	unmap_granule(self, g);
+}
+
+/*
+ * A granule fully inside a report window is reported (every page of it at
+ * a finer page size) and cleared; one only partly inside stays dirty, so
+ * the windows that hold the rest of it still see it.
+ */
+TEST_F_TIMEOUT(dirty, coarse_granule_cleared_only_when_whole, 120)
+{
+	const uint64_t both[2] = { GRAN + 8, GRAN + SZ_2M - PG + 8 };
+	const uint64_t mid = GRAN + SZ_2M / 2 + 64;
+	uint64_t bm[GRAN_BITS / 64 + 1];
+	void *g;
+
+	g = map_granule(_metadata, self);
+	ASSERT_NE(NULL, g);
+
+	ASSERT_EQ(0, dma_stopped(self, both, 2));
+	memset(bm, 0, sizeof(bm));
+	bm[GRAN_BITS / 64] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	EXPECT_EQ(GRAN_BITS, popcount(bm, GRAN_BITS));
+	EXPECT_EQ(CANARY, bm[GRAN_BITS / 64]);
+	memset(bm, 0, sizeof(bm));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	EXPECT_EQ(0, popcount(bm, GRAN_BITS)) TH_LOG("reported whole: cleared");
+
+	/* one write in the middle; a report of the first page only */
+	ASSERT_EQ(0, dma_stopped(self, &mid, 1));
+	memset(bm, 0, sizeof(bm));
+	bm[1] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, PG, PG, bm));
+	EXPECT_EQ(1, bm[0]) TH_LOG("the granule is dirty: %#lx",
+				   (unsigned long)bm[0]);
+	EXPECT_EQ(CANARY, bm[1]);
+	/* the rest of the granule, in a window of its own, still sees it */
+	memset(bm, 0, sizeof(bm));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN + PG, SZ_2M - PG, PG, bm));
+	EXPECT_EQ(GRAN_BITS - 1, popcount(bm, GRAN_BITS - 1))
+		TH_LOG("a partly reported granule stays dirty");
+	EXPECT_EQ(0, bit(bm, GRAN_BITS - 1)) TH_LOG("a bit past the window");
+	/* partial windows never clear it; a whole one does */
+	memset(bm, 0, sizeof(bm));
+	bm[GRAN_BITS / 64] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	EXPECT_EQ(GRAN_BITS, popcount(bm, GRAN_BITS));
+	EXPECT_EQ(CANARY, bm[GRAN_BITS / 64]);
+	memset(bm, 0, sizeof(bm));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	EXPECT_EQ(0, popcount(bm, GRAN_BITS));
+	unmap_granule(self, g);
 }
 
 TEST_F_TIMEOUT(dirty, exactness_against_device_writes, 300)
