@@ -60,8 +60,12 @@ FIXTURE_SETUP(dirty)
 	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_page_sizes", SIZES));
 	ASSERT_EQ(0, mdv_open(&self->dev, self->bdf, MDV_MODE_CONTAINER));
 	ret = mdv_log_start(&self->dev, &r, 1, &ps);
-	if (ret == -ENOTTY)
+	if (ret == -ENOTTY) {
+		/* the full lane's kernel has IOMMUFD_DRIVER: a real failure */
+		ASSERT_STRNE("full", getenv("LANE") ?: "")
+			TH_LOG("DMA logging -ENOTTY in the full lane");
 		SKIP(return, "%s", NO_LOGGING);
+	}
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, mdv_log_stop(&self->dev));
 
