@@ -89,7 +89,7 @@ FIXTURE_SETUP(topo)
 	if ((!self->pair[0][0] || !nr) && foreign_devices())
 		SKIP(return, "MDV_BDFS has no bridge pair or reset function");
 	ASSERT_NE(0, self->pair[0][0])
-		TH_LOG("no two functions of one IOMMU group behind a bridge (%d bridge functions; VM_BRIDGE_EDU)",
+		TH_LOG("no bridge pair of one group (VM_BRIDGE_EDU); %d behind bridges",
 		       n);
 	ASSERT_NE(0, nr)
 		TH_LOG("no bridge function with reset_works (VM_RESET_EDU)");
@@ -135,8 +135,9 @@ static int open_pair(struct __test_metadata *_metadata,
 
 TEST_F(topo, two_devices_one_group)
 {
-	static uint8_t ram[1 << 16] __attribute__((aligned(4096)));
+	size_t len = 1 << 16;
 	uint64_t da, db;
+	void *ram;
 
 	ASSERT_EQ(mdv_group_of(self->pair[0]), mdv_group_of(self->pair[1]));
 	ASSERT_EQ(0, open_pair(_metadata, self, variant->mode));
@@ -146,10 +147,14 @@ TEST_F(topo, two_devices_one_group)
 	EXPECT_EQ(S(RUNNING), state_of(&self->a));
 	EXPECT_EQ(S(RUNNING), state_of(&self->b));
 	/* one IOVA space: the same range through both maps it once */
-	EXPECT_EQ(0, mdv_map(&self->a, ram, sizeof(ram), 0x100000));
-	EXPECT_EQ(0, mdv_map(&self->b, ram, sizeof(ram), 0x100000));
-	EXPECT_EQ(0, mdv_unmap(&self->b, sizeof(ram), 0x100000));
-	EXPECT_EQ(0, mdv_unmap(&self->a, sizeof(ram), 0x100000));
+	ram = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ram);
+	EXPECT_EQ(0, mdv_map(&self->a, ram, len, 0x100000));
+	EXPECT_EQ(0, mdv_map(&self->b, ram, len, 0x100000));
+	EXPECT_EQ(0, mdv_unmap(&self->b, len, 0x100000));
+	EXPECT_EQ(0, mdv_unmap(&self->a, len, 0x100000));
+	munmap(ram, len);
 	ASSERT_EQ(0, mdv_migrate(&self->a, &self->b, 4095, 7));
 	da = mdv_digest(self->pair[0]);
 	db = mdv_digest(self->pair[1]);
@@ -233,15 +238,17 @@ TEST_F_TIMEOUT(topo, unbind_with_data_fd_then_hot_reset_sibling, 300)
 	ASSERT_EQ(0, mdv_sysfs_write(path, a));
 
 	ret = mdv_hot_reset(&self->b);
-	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset through %s with %s unbound, its data FD open: %s (a reset of a function vfio no longer owns)",
-				       self->pair[1], a, ret ? strerror(-ret) : "done");
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset via %s, %s unbound, its FD open: %s",
+				       self->pair[1], a,
+				       ret ? strerror(-ret) : "done");
 	EXPECT_EQ(S(RUNNING), state_of(&self->b));
 	EXPECT_EQ(-ENODEV, read_err(fd));
 	close(fd);
 	/* the same answer without the FD (A is off the dev_set for sure) */
 	ret = mdv_hot_reset(&self->b);
-	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset through %s with %s unbound, no FD: %s",
-				       self->pair[1], a, ret ? strerror(-ret) : "done");
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset via %s, %s unbound, no FD: %s",
+				       self->pair[1], a,
+				       ret ? strerror(-ret) : "done");
 
 	/* driver_override still names us: probing binds it again */
 	EXPECT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", a));
@@ -274,7 +281,7 @@ TEST_F_TIMEOUT(topo, unbind_with_data_fd_then_hot_reset_sibling, 300)
 struct race {
 	struct mdv_dev *d;
 	uint8_t *bar;
-	volatile bool done;
+	bool done;		/* __atomic: the reader polls it */
 	long reads, bad_reads, bad_resets, sessions;
 	int bad_errno, bad_reset_errno;
 };
@@ -284,7 +291,7 @@ static void *t_reader(void *arg)
 	struct race *r = arg;
 	int fd = -1;
 
-	while (!r->done) {
+	while (!__atomic_load_n(&r->done, __ATOMIC_RELAXED)) {
 		ssize_t n;
 
 		if (fd < 0) {
@@ -351,7 +358,7 @@ static int bar_race(const char *bdf, enum mdv_iommu_mode mode)
 			r.bad_reset_errno = -ret;
 		}
 	}
-	r.done = true;
+	__atomic_store_n(&r.done, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	printf("# %d resets, %ld sessions, %ld reads into the BAR\n", RESETS,
 	       r.sessions, r.reads);
@@ -382,7 +389,7 @@ TEST_F_TIMEOUT(topo, reset_vs_mmapped_bar_read, WATCHDOG_S + 60)
 		sleep(1);
 	}
 	ASSERT_LT(waited, WATCHDOG_S)
-		TH_LOG("%s: reader into the mmapped BAR or VFIO_DEVICE_RESET still stuck after %d s (deadlock; see the hung task report)",
+		TH_LOG("%s: BAR reader or reset stuck for %d s (see hung task report)",
 		       self->rst, WATCHDOG_S);
 	ASSERT_TRUE(WIFEXITED(st));
 	EXPECT_EQ(0, WEXITSTATUS(st));
