@@ -373,21 +373,50 @@ static int bar_race(const char *bdf, enum mdv_iommu_mode mode)
 	return r.bad_reads || r.bad_resets ? 2 : 0;
 }
 
+/* copy what the child printed so far to our stdout */
+static void relay(int fd)
+{
+	char buf[512];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	fflush(stdout);
+}
+
 TEST_F_TIMEOUT(topo, reset_vs_mmapped_bar_read, WATCHDOG_S + 60)
 {
-	int st = 0, waited;
+	int st = 0, waited, out[2];
 	pid_t pid;
 
+	/*
+	 * The child writes into a pipe of its own, not our stdout: stuck, it
+	 * would hold the console pipe open and the guest could not finish.
+	 */
+	ASSERT_EQ(0, pipe2(out, O_NONBLOCK));
 	fflush(stdout);
 	pid = fork();
 	ASSERT_LE(0, pid);
-	if (!pid)
-		_exit(bar_race(self->rst, variant->mode));
+	if (!pid) {
+		close(out[0]);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(out[1], STDERR_FILENO);
+		close(out[1]);
+		fcntl(STDOUT_FILENO, F_SETFL, 0);
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		st = bar_race(self->rst, variant->mode);
+		fflush(stdout);
+		_exit(st);
+	}
+	close(out[1]);
 	for (waited = 0; waited < WATCHDOG_S; waited++) {
+		relay(out[0]);
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
 		sleep(1);
 	}
+	relay(out[0]);
+	close(out[0]);
 	ASSERT_LT(waited, WATCHDOG_S)
 		TH_LOG("%s: BAR reader or reset stuck for %d s (see hung task report)",
 		       self->rst, WATCHDOG_S);
