@@ -45,7 +45,7 @@ for lane in $lanes; do
 	log "check-qemu $lane: booting the outer guest"
 	set +e
 	# caching-mode: the outer guest's VFIO maps what the inner QEMU pins
-	VM_IOMMU_OPTS=caching-mode=on VM_EDU=2 VM_MEM=${VM_MEM:-3G} \
+	VM_IOMMU_OPTS=caching-mode=on VM_EDU=2 VM_BRIDGE_EDU=0 VM_RESET_EDU=0 VM_MEM=${VM_MEM:-3G} \
 		VM_TIMEOUT=${VM_TIMEOUT:-900} LANE_LABEL=qemu-$lane \
 		VM_QEMU_OPTS="-virtfs local,path=$root,mount_tag=trixie,security_model=none,readonly=on" \
 		VM_APPEND="${VM_APPEND:-} MDV_QEMU=$lane${MDV_QEMU_IOMMUFD:+ MDV_QEMU_IOMMUFD=1}" \

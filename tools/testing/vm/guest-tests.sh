@@ -19,6 +19,20 @@ for d in /sys/bus/pci/devices/*; do
 	echo "$bdf" > /sys/bus/pci/drivers_probe
 done
 echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
+# Tests pick functions by topology (root bus, behind a bridge, with a reset;
+# mdv_lib.h), so a function left unbound silently shrinks what they cover.
+bind_rc=0 unbound=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+	drv=$(readlink "$d/driver" 2>/dev/null)
+	[ "${drv##*/}" = mockdev-vfio-pci ] || unbound+=" ${d##*/}(${drv##*/})"
+	# the topology, for whoever reads the log
+	echo "# edu ${d##*/}: group $(basename "$(readlink "$d/iommu_group")"), parent $(basename "$(dirname "$(readlink -f "$d")")"), reset_method '$(cat "$d/reset_method" 2>/dev/null)'"
+done
+if [ -n "$unbound" ]; then
+	echo "not ok 1 bind every edu function to mockdev-vfio-pci: not bound:$unbound"
+	bind_rc=1
+fi
 
 # The upstream mtty sample as a peer for the conformance suite (full lane)
 mtty_up() {
@@ -97,7 +111,7 @@ if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
 fi
 
 timeout=$(sed -n 's/^timeout=//p' tests/settings 2>/dev/null)
-rc=0
+rc=$bind_rc
 for t in tests/*_test; do
 	[ -n "${MDV_TESTS:-}" ] && ! [[ " $MDV_TESTS " == *" ${t##*/} "* ]] && continue
 	[ "${t##*/}" = vfio_mig_conformance_test ] && continue

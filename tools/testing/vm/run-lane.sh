@@ -17,7 +17,20 @@
 # Environment:
 #   ACCEL=tcg          QEMU accelerator (kvm works where /dev/kvm does)
 #   VM_CPUS=2 VM_MEM=4G
-#   VM_EDU=8           number of QEMU "edu" PCI devices (1234:11e8)
+#   VM_EDU=8           number of QEMU "edu" PCI devices (1234:11e8) on q35's
+#                      root bus: no reset method, a dev_set and group each
+#   VM_BRIDGE_EDU=2    edu functions together behind one conventional bridge
+#                      (pcie-root-port rp1 -> pcie-pci-bridge br1, bus 02):
+#                      one IOMMU group (DMA alias) and one dev_set (bus reset
+#                      scope), so hot reset and two devices of one group get
+#                      tested; 0 leaves the bridge out
+#   VM_RESET_EDU=1     edu functions each alone behind a conventional bridge of
+#                      its own (rp2.. -> pcie-pci-bridge, buses 04, 06 ...):
+#                      alone on its bus a function has a bus reset, so
+#                      reset_works and VFIO_DEVICE_RESET goes through
+#                      pci_try_reset_function() and vfio-pci's memory_lock
+#                      (edu has neither FLR nor PM reset; a function that
+#                      shares its bus has no function-level reset)
 #   VM_EDU_OPTS=       extra edu properties, e.g. dma_mask=0xffffffff
 #   VM_IOMMU_OPTS=     extra intel-iommu properties, e.g. caching-mode=on
 #   VM_TIMEOUT=1800    seconds before the VM is killed (counts as failure)
@@ -74,6 +87,23 @@ qemu=(qemu-system-x86_64
 	-device "intel-iommu,intremap=on${VM_IOMMU_OPTS:+,$VM_IOMMU_OPTS}")
 for ((i = 0; i < ${VM_EDU:-8}; i++)); do
 	qemu+=(-device "edu${VM_EDU_OPTS:+,$VM_EDU_OPTS}")
+done
+# after the root-bus edu functions, so their addresses do not move
+# (QEMU docs/pcie.txt: a PCI device on q35 goes behind pcie-pci-bridge)
+chassis=1 bridge_edu=${VM_BRIDGE_EDU:-2}
+if [ "$bridge_edu" -gt 0 ]; then
+	qemu+=(-device "pcie-root-port,id=rp$chassis,bus=pcie.0,chassis=$chassis"
+		-device "pcie-pci-bridge,id=br$chassis,bus=rp$chassis")
+	for ((i = 1; i <= bridge_edu; i++)); do
+		qemu+=(-device "edu,bus=br$chassis,addr=$i${VM_EDU_OPTS:+,$VM_EDU_OPTS}")
+	done
+	chassis=$((chassis + 1))
+fi
+for ((i = 0; i < ${VM_RESET_EDU:-1}; i++)); do
+	qemu+=(-device "pcie-root-port,id=rp$chassis,bus=pcie.0,chassis=$chassis"
+		-device "pcie-pci-bridge,id=br$chassis,bus=rp$chassis"
+		-device "edu,bus=br$chassis,addr=1${VM_EDU_OPTS:+,$VM_EDU_OPTS}")
+	chassis=$((chassis + 1))
 done
 qemu+=(-virtfs "local,path=$payload,mount_tag=payload,security_model=none"
 	-nographic -no-reboot

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,34 +78,140 @@ const char *mdv_mode_name(enum mdv_iommu_mode mode)
 	return mode == MDV_MODE_IOMMUFD ? "iommufd" : "container";
 }
 
-static int open_container(struct mdv_dev *d)
+/*
+ * Devices of one IOMMU group share everything above the device fd: the group
+ * char device can be opened once, and with iommufd the members must be bound
+ * to one iommufd context and attached to one IOAS. So the library keeps a
+ * process-wide table, one refcounted entry per (group, mode): container mode
+ * shares the group fd and the container, iommufd mode the iommufd and the
+ * IOAS. It also counts mappings, so that each device of a group may map the
+ * same range (one IOVA space per group) as if it were alone.
+ */
+#define MDV_MAX_MAPS	16
+
+struct mdv_map_ent {
+	uint64_t iova, len;
+	int refs;
+};
+
+struct mdv_group {
+	int refs;		/* 0: free entry */
+	int group;
+	enum mdv_iommu_mode mode;
+	int container_fd;
+	int group_fd;
+	int iommufd;
+	uint32_t ioas_id;
+	struct mdv_map_ent maps[MDV_MAX_MAPS];
+};
+
+static struct mdv_group mdv_groups[MDV_MAX_DEVS];
+static pthread_mutex_t mdv_groups_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int mdv_group_of(const char *name)
 {
-	struct vfio_group_status st = { .argsz = sizeof(st) };
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	dev_dir(d->bdf, path, sizeof(path));
+	dev_dir(name, path, sizeof(path));
 	strncat(path, "/iommu_group", sizeof(path) - strlen(path) - 1);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
 		return -errno;
 	link[n] = 0;
-	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(link, '/') + 1);
+	return atoi(strrchr(link, '/') + 1);
+}
 
-	d->container_fd = open("/dev/vfio/vfio", O_RDWR);
-	if (d->container_fd < 0)
+static void group_put_locked(struct mdv_group *g)
+{
+	if (--g->refs)
+		return;
+	if (g->group_fd >= 0)
+		close(g->group_fd);
+	if (g->container_fd >= 0)
+		close(g->container_fd);
+	if (g->iommufd >= 0)
+		close(g->iommufd);
+	memset(g, 0, sizeof(*g));
+}
+
+static int group_setup_container(struct mdv_group *g)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", g->group);
+	g->container_fd = open("/dev/vfio/vfio", O_RDWR);
+	if (g->container_fd < 0)
 		return -errno;
-	d->group_fd = open(path, O_RDWR);
-	if (d->group_fd < 0)
+	g->group_fd = open(path, O_RDWR);
+	if (g->group_fd < 0)
 		return -errno;
-	if (ioctl(d->group_fd, VFIO_GROUP_GET_STATUS, &st))
+	if (ioctl(g->group_fd, VFIO_GROUP_GET_STATUS, &st))
 		return -errno;
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
 		return -EBUSY;
-	if (ioctl(d->group_fd, VFIO_GROUP_SET_CONTAINER, &d->container_fd))
+	if (ioctl(g->group_fd, VFIO_GROUP_SET_CONTAINER, &g->container_fd))
 		return -errno;
-	if (ioctl(d->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+	if (ioctl(g->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
 		return -errno;
+	return 0;
+}
+
+static int group_setup_iommufd(struct mdv_group *g)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+
+	g->iommufd = open("/dev/iommu", O_RDWR);
+	if (g->iommufd < 0)
+		return -errno;
+	if (ioctl(g->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		return -errno;
+	g->ioas_id = alloc.out_ioas_id;
+	return 0;
+}
+
+/* The entry of @d's group, set up on first use; NULL with *err set */
+static struct mdv_group *group_get(struct mdv_dev *d, int *err)
+{
+	struct mdv_group *g, *free_ent = NULL;
+	int i;
+
+	pthread_mutex_lock(&mdv_groups_lock);
+	for (i = 0; i < MDV_MAX_DEVS; i++) {
+		g = &mdv_groups[i];
+		if (g->refs && g->group == d->group && g->mode == d->mode) {
+			g->refs++;
+			goto out;
+		}
+		if (!g->refs && !free_ent)
+			free_ent = g;
+	}
+	g = free_ent;
+	if (!g) {
+		*err = -ENOSPC;
+		goto out;
+	}
+	memset(g, 0, sizeof(*g));
+	g->refs = 1;
+	g->group = d->group;
+	g->mode = d->mode;
+	g->container_fd = -1;
+	g->group_fd = -1;
+	g->iommufd = -1;
+	*err = d->mode == MDV_MODE_IOMMUFD ? group_setup_iommufd(g) :
+					     group_setup_container(g);
+	if (*err) {
+		group_put_locked(g);
+		g = NULL;
+	}
+out:
+	pthread_mutex_unlock(&mdv_groups_lock);
+	return g;
+}
+
+static int open_container(struct mdv_dev *d)
+{
 	d->fd = ioctl(d->group_fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	return d->fd < 0 ? -errno : 0;
 }
@@ -113,13 +220,10 @@ static int open_iommufd(struct mdv_dev *d)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *dir;
 
-	if (access("/dev/iommu", F_OK))
-		return -ENODEV;
 	dev_dir(d->bdf, path, sizeof(path));
 	strncat(path, "/vfio-dev", sizeof(path) - strlen(path) - 1);
 	dir = opendir(path);
@@ -134,18 +238,12 @@ static int open_iommufd(struct mdv_dev *d)
 	if (!path[0])
 		return -ENODEV;
 
-	d->iommufd = open("/dev/iommu", O_RDWR);
-	if (d->iommufd < 0)
-		return -errno;
 	d->fd = open(path, O_RDWR);
 	if (d->fd < 0)
 		return -errno;
 	bind.iommufd = d->iommufd;
 	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		return -errno;
-	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		return -errno;
-	d->ioas_id = alloc.out_ioas_id;
 	attach.pt_id = d->ioas_id;
 	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
 		return -errno;
@@ -163,6 +261,18 @@ int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
 	d->iommufd = -1;
 	d->mode = mode;
 	snprintf(d->bdf, sizeof(d->bdf), "%.39s", bdf);
+	if (mode == MDV_MODE_IOMMUFD && access("/dev/iommu", F_OK))
+		return -ENODEV;
+	d->group = mdv_group_of(bdf);
+	if (d->group < 0)
+		return d->group;
+	d->grp = group_get(d, &ret);
+	if (!d->grp)
+		return ret;
+	d->container_fd = d->grp->container_fd;
+	d->group_fd = d->grp->group_fd;
+	d->iommufd = d->grp->iommufd;
+	d->ioas_id = d->grp->ioas_id;
 	ret = mode == MDV_MODE_IOMMUFD ? open_iommufd(d) : open_container(d);
 	if (ret)
 		mdv_close(d);
@@ -173,16 +283,141 @@ void mdv_close(struct mdv_dev *d)
 {
 	if (d->fd >= 0)
 		close(d->fd);
-	if (d->group_fd >= 0)
-		close(d->group_fd);
-	if (d->container_fd >= 0)
-		close(d->container_fd);
-	if (d->iommufd >= 0)
-		close(d->iommufd);
+	if (d->grp) {
+		pthread_mutex_lock(&mdv_groups_lock);
+		group_put_locked(d->grp);
+		pthread_mutex_unlock(&mdv_groups_lock);
+	}
+	d->grp = NULL;
 	d->fd = -1;
 	d->group_fd = -1;
 	d->container_fd = -1;
 	d->iommufd = -1;
+}
+
+int mdv_has_reset(struct mdv_dev *d)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &info))
+		return -errno;
+	return !!(info.flags & VFIO_DEVICE_FLAGS_RESET);
+}
+
+int mdv_hot_reset(struct mdv_dev *d)
+{
+	struct vfio_pci_hot_reset_info *info;
+	struct vfio_pci_hot_reset *rst;
+	size_t isz = sizeof(*info) + MDV_MAX_DEVS * sizeof(info->devices[0]);
+	int ret = 0, n = 0, i, j;
+
+	info = calloc(1, isz);
+	rst = calloc(1, sizeof(*rst) + MDV_MAX_DEVS * sizeof(int32_t));
+	if (!info || !rst) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	info->argsz = isz;
+	if (ioctl(d->fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info)) {
+		ret = -errno;
+		goto out;
+	}
+	rst->argsz = sizeof(*rst);
+	if (d->mode == MDV_MODE_CONTAINER) {
+		/* one fd per affected group; the group must be ours */
+		pthread_mutex_lock(&mdv_groups_lock);
+		for (i = 0; i < info->count && !ret; i++) {
+			uint32_t grp = info->devices[i].group_id;
+			int fd = -1;
+
+			for (j = 0; j < MDV_MAX_DEVS; j++)
+				if (mdv_groups[j].refs &&
+				    mdv_groups[j].mode == MDV_MODE_CONTAINER &&
+				    mdv_groups[j].group == (int)grp)
+					fd = mdv_groups[j].group_fd;
+			if (fd < 0) {
+				ret = -EPERM;
+				break;
+			}
+			for (j = 0; j < n; j++)
+				if (rst->group_fds[j] == fd)
+					break;
+			if (j == n)
+				rst->group_fds[n++] = fd;
+		}
+		pthread_mutex_unlock(&mdv_groups_lock);
+		if (ret)
+			goto out;
+		rst->count = n;
+		rst->argsz += n * sizeof(int32_t);
+	}
+	/*
+	 * iommufd: count 0, the cdev form; the kernel checks that every
+	 * affected device is bound to this device's iommufd.
+	 */
+	if (ioctl(d->fd, VFIO_DEVICE_PCI_HOT_RESET, rst))
+		ret = -errno;
+out:
+	free(info);
+	free(rst);
+	return ret;
+}
+
+static int pci_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+bool mdv_behind_bridge(const char *name)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+	unsigned int dom, bus, dev, fn;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", name);
+	if (!realpath(path, real))
+		return false;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return false;
+	*slash = 0;
+	slash = strrchr(real, '/');
+	/* the parent of a function behind a bridge is the bridge, a PCI function */
+	return slash && sscanf(slash + 1, "%x:%x:%x.%x", &dom, &bus, &dev,
+			       &fn) == 4;
+}
+
+int mdv_list_bridge(char bdfs[][MDV_NAME_LEN], int max)
+{
+	char all[MDV_MAX_DEVS][MDV_NAME_LEN];
+	int n = mdv_list(all, MDV_MAX_DEVS), i, k = 0;
+
+	for (i = 0; i < n && k < max; i++)
+		if (mdv_behind_bridge(all[i]))
+			snprintf(bdfs[k++], MDV_NAME_LEN, "%.39s", all[i]);
+	qsort(bdfs, k, MDV_NAME_LEN, pci_name_cmp);
+	return k;
+}
+
+int mdv_list_reset(char bdfs[][MDV_NAME_LEN], int max,
+		   enum mdv_iommu_mode mode)
+{
+	char br[MDV_MAX_DEVS][MDV_NAME_LEN];
+	int n = mdv_list_bridge(br, MDV_MAX_DEVS), i, k = 0;
+	struct mdv_dev d;
+
+	/*
+	 * Only vfio-pci knows: a function that shares its bus has a sysfs
+	 * "reset" from probe time (it was alone then) but no method that
+	 * works, and reset_works comes from a reset tried at open.
+	 */
+	for (i = 0; i < n && k < max; i++) {
+		if (mdv_open(&d, br[i], mode))
+			continue;
+		if (mdv_has_reset(&d) == 1)
+			snprintf(bdfs[k++], MDV_NAME_LEN, "%.39s", br[i]);
+		mdv_close(&d);
+	}
+	return k;
 }
 
 static int feature(struct mdv_dev *d, uint32_t flags, void *data, size_t len)
@@ -480,7 +715,7 @@ double mdv_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
+static int map_ioctl(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
 {
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map),
@@ -500,7 +735,7 @@ int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
 	return ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
 }
 
-int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova)
+static int unmap_ioctl(struct mdv_dev *d, size_t len, uint64_t iova)
 {
 	struct vfio_iommu_type1_dma_unmap unmap = {
 		.argsz = sizeof(unmap), .iova = iova, .size = len };
@@ -511,6 +746,59 @@ int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova)
 	if (d->mode == MDV_MODE_IOMMUFD)
 		return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &iunmap) ? -errno : 0;
 	return ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
+}
+
+/*
+ * Devices of one group share one IOVA space: the same range mapped again
+ * through a sibling (same iova and length) only takes a reference, and the
+ * last unmap removes it. Anything else overlapping fails as the kernel
+ * says (-EEXIST).
+ */
+int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
+{
+	struct mdv_map_ent *m, *free_ent = NULL;
+	int i, ret;
+
+	pthread_mutex_lock(&mdv_groups_lock);
+	for (i = 0; i < MDV_MAX_MAPS; i++) {
+		m = &d->grp->maps[i];
+		if (m->refs && m->iova == iova && m->len == len) {
+			m->refs++;
+			pthread_mutex_unlock(&mdv_groups_lock);
+			return 0;
+		}
+		if (!m->refs && !free_ent)
+			free_ent = m;
+	}
+	ret = map_ioctl(d, buf, len, iova);
+	if (!ret && free_ent) {
+		free_ent->iova = iova;
+		free_ent->len = len;
+		free_ent->refs = 1;
+	}
+	pthread_mutex_unlock(&mdv_groups_lock);
+	return ret;
+}
+
+int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova)
+{
+	struct mdv_map_ent *m;
+	int i, ret;
+
+	pthread_mutex_lock(&mdv_groups_lock);
+	for (i = 0; i < MDV_MAX_MAPS; i++) {
+		m = &d->grp->maps[i];
+		if (m->refs && m->iova == iova && m->len == len) {
+			if (--m->refs) {
+				pthread_mutex_unlock(&mdv_groups_lock);
+				return 0;
+			}
+			break;
+		}
+	}
+	ret = unmap_ioctl(d, len, iova);
+	pthread_mutex_unlock(&mdv_groups_lock);
+	return ret;
 }
 
 int mdv_bus_master(struct mdv_dev *d)

@@ -6,7 +6,14 @@
  * devlink knobs.
  *
  * Devices: $MDV_BDFS (space separated PCI addresses or mdev uuids) if set,
- * else every function bound to mockdev-vfio-pci, in sysfs order.
+ * else every function bound to mockdev-vfio-pci, in sorted order (root-bus
+ * functions, 0000:00:..., first; functions behind bridges last).
+ *
+ * Devices of one IOMMU group (functions behind a conventional PCI bridge)
+ * can be open at the same time: the library shares the group fd and the
+ * container, or the iommufd and the IOAS, between them (refcounted; the last
+ * mdv_close() releases them). They share one IOVA space: mapping the same
+ * range through each of them maps it once.
  */
 #ifndef MDV_LIB_H
 #define MDV_LIB_H
@@ -27,14 +34,18 @@ enum mdv_iommu_mode {
 	MDV_MODE_IOMMUFD,	/* /dev/iommu + /dev/vfio/devices/vfioN */
 };
 
+struct mdv_group;
+
 struct mdv_dev {
 	char bdf[MDV_NAME_LEN];
 	enum mdv_iommu_mode mode;
-	int container_fd;
+	int container_fd;	/* these four belong to the group's entry */
 	int group_fd;
 	int iommufd;
 	int fd;			/* VFIO device fd */
 	uint32_t ioas_id;
+	int group;		/* IOMMU group number */
+	struct mdv_group *grp;
 };
 
 int mdv_list(char bdfs[][MDV_NAME_LEN], int max);
@@ -44,6 +55,28 @@ const char *mdv_mode_name(enum mdv_iommu_mode mode);
 /* 0, or -errno; a mode the kernel lacks gives -ENODEV */
 int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode);
 void mdv_close(struct mdv_dev *d);
+
+/* IOMMU group number of a PCI function or mdev, or -errno */
+int mdv_group_of(const char *name);
+/* VFIO_DEVICE_GET_INFO says VFIO_DEVICE_FLAGS_RESET: 1, 0, or -errno */
+int mdv_has_reset(struct mdv_dev *d);
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET of @d's slot or bus. Container mode passes the
+ * group fd of every affected group (each must be open in this process);
+ * iommufd mode uses the cdev form (no group fds), which needs every affected
+ * device bound to the same iommufd. 0 or -errno.
+ */
+int mdv_hot_reset(struct mdv_dev *d);
+/* A PCI function whose parent is a bridge, not a root bus */
+bool mdv_behind_bridge(const char *name);
+/* The functions of mdv_list() that are behind a bridge, sorted */
+int mdv_list_bridge(char bdfs[][MDV_NAME_LEN], int max);
+/*
+ * The bridge functions whose VFIO_DEVICE_GET_INFO says reset (opens each
+ * one briefly in @mode); in our lanes those alone on their bus
+ */
+int mdv_list_reset(char bdfs[][MDV_NAME_LEN], int max,
+		   enum mdv_iommu_mode mode);
 
 int mdv_set_state(struct mdv_dev *d, uint32_t state, int *data_fd);
 int mdv_get_state(struct mdv_dev *d, uint32_t *state);
