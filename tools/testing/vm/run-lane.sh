@@ -138,7 +138,7 @@ kpat='WARNING:|BUG:|kernel BUG at|Oops|general protection fault|KASAN|UBSAN'
 kpat+='|possible circular locking|possible recursive locking|inconsistent lock state'
 kpat+='|suspicious RCU usage|INFO: task .* blocked|Kernel panic|refcount_t:'
 kpat+='|list_add corruption|list_del corruption|sleeping function called from invalid context'
-kpat+='|kmemleak: [0-9]+ new suspected memory leaks'
+kpat+='|kmemleak: [0-9]+ new suspected memory leaks|invoked oom-killer'
 reports=$(grep -aE "\[ *[0-9]+\.[0-9]+\].*($kpat)|unreferenced object 0x" "$clean" || true)
 if [ -n "$reports" ]; then
 	echo "lane $label: kernel report in guest log ($console):"
