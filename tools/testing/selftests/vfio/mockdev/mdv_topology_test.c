@@ -114,10 +114,15 @@ static bool find_rst(FIXTURE_DATA(topo) *self, enum mdv_iommu_mode mode)
 
 FIXTURE_TEARDOWN(topo)
 {
+	char drv[64];
+
 	if (self->a.fd >= 0)
 		mdv_close(&self->a);
 	if (self->b.fd >= 0)
 		mdv_close(&self->b);
+	/* a failed unbind test must not leave the next tests without A */
+	if (self->pair[0][0] && mdv_driver_name(self->pair[0], drv, sizeof(drv)))
+		mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->pair[0]);
 }
 
 static uint32_t state_of(struct mdv_dev *d)
