@@ -552,11 +552,23 @@ int mdv_dbg_write(const char *bdf, const char *file, const char *val)
 
 uint64_t mdv_digest(const char *bdf)
 {
-	char buf[64];
+	char buf[64], *end;
+	uint64_t d;
+	int ret;
 
-	if (mdv_dbg_read(bdf, "digest", buf, sizeof(buf)))
-		return 0;
-	return strtoull(buf, NULL, 16);
+	/*
+	 * No value stands for "could not read": two failed reads would
+	 * compare equal, one would differ from anything. A test that asks
+	 * for a digest it cannot have is broken: stop it here, loudly.
+	 */
+	ret = mdv_dbg_read(bdf, "digest", buf, sizeof(buf));
+	d = ret ? 0 : strtoull(buf, &end, 16);
+	if (ret || end == buf) {
+		fprintf(stderr, "mdv_digest(%s): %s\n", bdf,
+			ret ? strerror(-ret) : "not a number");
+		abort();
+	}
+	return d;
 }
 
 /* The knob's current value, from debugfs; 0 if found */

@@ -88,6 +88,7 @@ const char *mdv_state_name(uint32_t state);
 
 int mdv_dbg_read(const char *bdf, const char *file, char *buf, size_t len);
 int mdv_dbg_write(const char *bdf, const char *file, const char *val);
+/* the device's debugfs digest; aborts the process if it cannot be read */
 uint64_t mdv_digest(const char *bdf);
 /* devlink dev param set ... cmode runtime; returns the command's status */
 int mdv_param(const char *bdf, const char *name, const char *value);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -48,6 +49,7 @@ FIXTURE_SETUP(rel)
 		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "state_size_mb", 2));
 		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dirty_rate", 0));
 		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dma_rate", 0));
+		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "save_rate_mb", 0));
 	}
 	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
 	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
@@ -493,30 +495,50 @@ TEST_F_TIMEOUT(rel, concurrent_users, 300)
 	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
 }
 
+/*
+ * A reader killed while it waits in the driver for data: the device
+ * produces its stream slowly (save_rate_mb), the child tells the parent
+ * once its first read returned, and must die of the SIGKILL, not finish.
+ */
 TEST_F_TIMEOUT(rel, reader_killed_mid_read, 120)
 {
+	int st, hs[2];
+	char c = 0;
 	pid_t pid;
-	int st;
 
 	mdv_close(&self->src);
 	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 64));
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "save_rate_mb", 8));
+	ASSERT_EQ(0, pipe(hs));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
+		static uint8_t buf[1 << 20];
 		struct mdv_dev d;
-		uint8_t *buf;
 		int fd;
 
+		close(hs[0]);
 		if (mdv_open(&d, self->bdf[0], MDV_MODE_CONTAINER) ||
-		    mdv_set_state(&d, S(STOP_COPY), &fd))
+		    mdv_set_state(&d, S(STOP_COPY), &fd) ||
+		    read(fd, buf, sizeof(buf)) <= 0)
 			_exit(1);
-		mdv_read_stream(fd, &buf);
+		if (write(hs[1], "r", 1) != 1)
+			_exit(1);
+		/* 64 MiB at 8 MiB/s: this waits in the driver for seconds */
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
 		_exit(0);
 	}
-	usleep(300000);
+	close(hs[1]);
+	ASSERT_EQ(1, read(hs[0], &c, 1)) TH_LOG("the reader never read");
+	close(hs[0]);
+	usleep(200000);
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		TH_LOG("the reader was not killed mid-stream (status %#x)", st);
 	/* the device is free again and works */
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "save_rate_mb", 0));
 	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 2));
 	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
 	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 9));
@@ -527,14 +549,34 @@ struct unbind_arg {
 	char path[128];
 	char bdf[MDV_NAME_LEN];
 	int ret;
+	int tid;
+	int done;
 };
 
 static void *t_unbind(void *arg)
 {
 	struct unbind_arg *u = arg;
 
+	STORE(u->tid, gettid());
 	u->ret = mdv_sysfs_write(u->path, u->bdf);
+	STORE(u->done, 1);
 	return NULL;
+}
+
+/* Is thread @tid inside a write() system call right now? */
+static int in_write(int tid)
+{
+	char path[64], buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return atoi(buf) == SYS_write;
 }
 
 TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
@@ -545,7 +587,7 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 	uint64_t ps = 4096;
 	pthread_t th;
 	uint8_t b[16];
-	int fd;
+	int fd, i;
 
 	ASSERT_EQ(0, mdv_set_state(&self->dst, S(PRE_COPY), &fd));
 	mdv_log_start(&self->dst, &r, 1, &ps);
@@ -553,8 +595,14 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 		 self->bdf[1]);
 	snprintf(u.bdf, sizeof(u.bdf), "%s", self->bdf[1]);
 	/* unbind waits for the device FD; it is closed while it waits */
+	memset(&u.tid, 0, sizeof(u.tid) + sizeof(u.done));
 	ASSERT_EQ(0, pthread_create(&th, NULL, t_unbind, &u));
-	usleep(300000);
+	for (i = 0; i < 100 && !(LOAD(u.tid) && in_write(LOAD(u.tid))); i++)
+		usleep(50000);
+	usleep(100000);
+	/* the race is reached only if unbind is still waiting for us */
+	EXPECT_TRUE(LOAD(u.tid) && in_write(LOAD(u.tid)) && !LOAD(u.done))
+		TH_LOG("unbind was not seen waiting for the device FD");
 	mdv_close(&self->dst);
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, u.ret);
