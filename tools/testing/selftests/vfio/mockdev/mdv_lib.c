@@ -564,7 +564,7 @@ uint64_t mdv_digest(const char *bdf)
 	ret = mdv_dbg_read(bdf, "digest", buf, sizeof(buf));
 	d = ret ? 0 : strtoull(buf, &end, 16);
 	if (ret || end == buf) {
-		fprintf(stderr, "mdv_digest(%s): %s\n", bdf,
+		fprintf(stderr, "%s(%s): %s\n", __func__, bdf,
 			ret ? strerror(-ret) : "not a number");
 		abort();
 	}
