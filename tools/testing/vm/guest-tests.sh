@@ -7,6 +7,19 @@ set -u
 cd "$(dirname "$0")"
 echo "# guest kernel $(uname -r), lane ${LANE:-?}"
 
+# Module parameters get the devlink validators' limits: a value devlink
+# would refuse fails the load instead of reaching a device.
+param_rc=0
+for bad in log_page_sizes=0 log_page_sizes=2048 log_max_ranges=0 \
+	log_max_span_gb=0 state_size_mb=0 state_size_mb=65537; do
+	if insmod ./mockdev-vfio-pci.ko "$bad" 2>/dev/null; then
+		echo "not ok 1 insmod mockdev-vfio-pci.ko $bad loaded"
+		rmmod mockdev_vfio_pci
+		param_rc=1
+	fi
+done
+echo "# insmod refused the invalid module parameters: $([ $param_rc = 0 ] && echo yes || echo NO)"
+
 if ! insmod ./mockdev-vfio-pci.ko; then
 	echo "not ok 1 insmod mockdev-vfio-pci.ko"
 	exit 1
@@ -111,7 +124,7 @@ if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
 fi
 
 timeout=$(sed -n 's/^timeout=//p' tests/settings 2>/dev/null)
-rc=$bind_rc
+rc=$((bind_rc | param_rc))
 for t in tests/*_test; do
 	[ -n "${MDV_TESTS:-}" ] && ! [[ " $MDV_TESTS " == *" ${t##*/} "* ]] && continue
 	[ "${t##*/}" = vfio_mig_conformance_test ] && continue
