@@ -117,7 +117,7 @@ fi
 echo
 # figures the reliability and conformance tests print, as they printed them
 for lane in $LANES; do
-	grep -aE '^(fuzz|faults|stream-fuzz|conformance [^:]+|# dma exactness): ' \
+	grep -aE '^(fuzz|faults|stream-fuzz|conformance [^:]+|# dma exactness[^:]*): ' \
 		"$build/$lane/result.log" 2>/dev/null |
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done

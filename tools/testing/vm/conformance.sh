@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run the device-agnostic migration conformance suite against two devices
 # (PCI addresses or mdev uuids) and print
-#   conformance <driver>: N passed, N failed, N skipped
+#   conformance <driver>: N passed, N failed, N skipped, N not reached
 # followed by the failed tests' names.
 #
 #   conformance.sh [--peer] BINARY DEV [DEV]
@@ -21,7 +21,9 @@ drv=$(basename "$(readlink "/sys/bus/pci/devices/$dev/driver" 2>/dev/null ||
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # A driver that oopses leaves tasks stuck in the kernel: bound the run and
-# count what it reported; tests it never reached count as failed.
+# count what it reported. Tests it never reached say nothing about the
+# driver either way: they are reported as "not reached", apart from the
+# failures; for our own driver (no --peer) they still fail the lane.
 # Output goes to a file, not a pipe: a stuck test child would hold a pipe
 # open forever.
 VFIO_MIG_DEVS="$*" timeout -s KILL "${CONF_TIMEOUT:-900}" "$bin" >"$out" 2>&1
@@ -32,11 +34,12 @@ s=$(grep -cE '^(not )?ok [0-9]+ .*# SKIP' "$out" | tr -d ' ')
 f=$(grep -E '^not ok [0-9]+ ' "$out" | grep -vc '# SKIP' | tr -d ' ')
 p=$((p - $(grep -cE '^ok [0-9]+ .*# SKIP' "$out")))
 seen=$(grep -cE '^(not )?ok [0-9]+ ' "$out")
+nr=0
 if [ -n "$plan" ] && [ "$seen" -lt "$plan" ]; then
-	echo "# conformance $drv: $((plan - seen)) tests never ran (the run was stopped)"
-	f=$((f + plan - seen))
+	nr=$((plan - seen))
+	echo "# conformance $drv: $nr tests never ran (the run was stopped)"
 fi
-echo "conformance $drv: $p passed, $f failed, $s skipped"
+echo "conformance $drv: $p passed, $f failed, $s skipped, $nr not reached"
 grep -E '^not ok [0-9]+ ' "$out" | grep -v '# SKIP' |
 	sed -E "s/^not ok [0-9]+ /# conformance $drv failed: /"
-[ "$f" = 0 ]
+[ "$f" = 0 ] && [ "$nr" = 0 ]

@@ -167,6 +167,23 @@ read -r p f s < <(tr -d '\r' 2>/dev/null <"$payload/run.log" | awk '
 	}
 	END { printf "%d %d %d\n", p, f, s }')
 
+# A skip is only as good as its reason: each lane lists the reasons it
+# may skip for (skips-LANE.txt, one extended regex a line), and a skip for
+# any other reason, say a feature this lane's kernel has, counts as a
+# failure. A peer run (LANE_LABEL) judges a foreign device: not checked.
+allowed="$here/skips-$lane.txt"
+if [ -z "${LANE_LABEL:-}" ] && [ -f "$payload/run.log" ]; then
+	unexpected=$(tr -d '\r' <"$payload/run.log" |
+		grep -aE '^ok [0-9]+ .*#[ \t]*[Ss][Kk][Ii][Pp]' |
+		grep -avEf <(grep -vE '^(#|$)' "$allowed" 2>/dev/null || echo '^$') || true)
+	if [ -n "$unexpected" ]; then
+		n_unexp=$(printf '%s\n' "$unexpected" | wc -l)
+		echo "lane $label: $n_unexp skips for a reason not in $(basename "$allowed"):"
+		printf '%s\n' "$unexpected" | head -20 | sed 's/^/  | /'
+		extra=$((extra + n_unexp))
+	fi
+fi
+
 if [ -n "$rrc" ] && [ "$rrc" != 0 ] && [ "$f" -eq 0 ]; then
 	echo "lane $label: run.sh exited with $rrc"
 	extra=$((extra + 1))
