@@ -160,12 +160,17 @@ static int capture(struct fuzz *f)
 	return 0;
 }
 
-static int model_reset(struct fuzz *f)
+/*
+ * VFIO_DEVICE_RESET and a close/open both end the sessions; DMA logging
+ * survives a function reset (everything is reported once) but not a close.
+ */
+static int model_reset(struct fuzz *f, bool close)
 {
 	f->state = S(RUNNING);
 	end_saving(f);
 	end_resuming(f);
-	f->log_active = false;
+	if (close)
+		f->log_active = false;
 	return 0;
 }
 
@@ -341,7 +346,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_RESET:
 		if (mdv_reset(&f->dev))
 			return diverge(f, "reset failed%ld%ld", 0, 0);
-		return model_reset(f);
+		return model_reset(f, false);
 	case OP_CLOSE_STALE:
 		if (f->nstale)
 			close(f->stale[--f->nstale]);
@@ -396,7 +401,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 		mdv_close(&f->dev);
 		if (mdv_open(&f->dev, f->bdf, MDV_MODE_CONTAINER))
 			return diverge(f, "reopen failed%ld%ld", 0, 0);
-		return model_reset(f);
+		return model_reset(f, true);
 	}
 	return 0;
 }
@@ -441,7 +446,7 @@ static struct op random_op(unsigned int *seed)
 
 static void fuzz_close(struct fuzz *f)
 {
-	model_reset(f);
+	model_reset(f, true);
 	while (f->nstale)
 		close(f->stale[--f->nstale]);
 	mdv_close(&f->dev);
@@ -466,7 +471,7 @@ static int fuzz_open(struct fuzz *f)
 		return -1;
 	f->logging = !mdv_log_start(&f->dev, &r, 1, &ps);
 	mdv_log_stop(&f->dev);
-	model_reset(f);
+	model_reset(f, true);
 	return capture(f);
 }
 
