@@ -9,8 +9,11 @@
  *
  * The stream is a byte stream: readers and writers may cut it anywhere, the
  * receiver reassembles records itself. A record whose tag the receiver does
- * not know is skipped when MDV_REC_F_OPTIONAL is set and rejected otherwise,
- * so later versions can add records without breaking older destinations.
+ * not know is skipped when MDV_REC_F_OPTIONAL is set and it comes after
+ * HEADER and before END, and rejected otherwise, so later versions can add
+ * records without breaking older destinations. A flag bit the receiver
+ * does not know, or a reserved field that is not zero, rejects the stream:
+ * it may change what the record means.
  *
  * A session's stream is, in order:
  *   HEADER      device configuration; the destination rejects a mismatch
