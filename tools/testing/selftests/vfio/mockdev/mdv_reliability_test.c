@@ -485,6 +485,8 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 	uint64_t npages = 2 * 256;	/* state_size_mb 2 */
 	static const int64_t delta[] = { 1, -1, PG, -PG, 16, -16 };
 
+	const unsigned int seed0 = seed;
+
 	printf("# stream-fuzz: seed %u (MDV_STREAM_SEED replays it)\n", seed);
 	/* a STOP_COPY stream of the power-on state, and a second session */
 	lb[0] = mdv_save_stream(&self->src, &base[0]);
@@ -578,7 +580,7 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 			if (stream_image(r, lr, got, npages) ||
 			    memcmp(got, img[w], npages * PG)) {
 				accepted_bad++;
-				TH_LOG("stream %d (seed %u) accepted with other state", i, seed);
+				TH_LOG("stream %d (seed %u) accepted with other state", i, seed0);
 			} else {
 				accepted_ok++;
 			}
@@ -595,7 +597,7 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 	printf("# stream-fuzz: the PRE_COPY base stream has %d DIRTY records\n",
 	       dirty_recs);
 	printf("stream-fuzz: %d streams, %d accepted-bad (seed %u)\n", nstreams,
-	       accepted_bad, seed);
+	       accepted_bad, seed0);
 	EXPECT_EQ(0, accepted_bad);
 	EXPECT_LT(nstreams / 2, rejected);
 	for (i = 0; i < 2; i++) {
