@@ -585,6 +585,36 @@ TEST_F_TIMEOUT(dirty, exactness_against_device_writes, 300)
 }
 
 /*
+ * After a function reset every tracked page is owed once, window by
+ * window: a window reports its own pages (no bit outside it), the next
+ * window its own, and a page once reported is not reported again.
+ */
+TEST_F(dirty, reset_owes_each_window_once)
+{
+	uint64_t ps = PG, bm[2];
+
+	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
+	ASSERT_EQ(0, mdv_reset(&self->dev));
+	bm[0] = 0;
+	bm[1] = CANARY;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, 16 * PG, PG, bm));
+	EXPECT_EQ(0xffffULL, bm[0]) TH_LOG("first 16 pages: %#llx",
+					   (unsigned long long)bm[0]);
+	EXPECT_EQ(CANARY, bm[1]);
+	bm[0] = 0;
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA + 8 * PG, 16 * PG, PG, bm));
+	EXPECT_EQ(0xff00ULL, bm[0]) TH_LOG("pages 8..23, 8..15 reported: %#llx",
+					   (unsigned long long)bm[0]);
+	memset(self->bitmap, 0, sizeof(self->bitmap));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	EXPECT_EQ(NPAGES - 24, popcount(self->bitmap, NPAGES));
+	EXPECT_EQ(0, popcount(self->bitmap, 24));
+	memset(self->bitmap, 0, sizeof(self->bitmap));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
+}
+
+/*
  * Exactness at a 2 MiB granule: 4 MiB (two granules) tracked, writes that
  * straddle pages and the granule boundary, background DMA while the user
  * reports in windows that cut through granules, round after round, and a
