@@ -320,15 +320,17 @@ static int mdv_log_stop(struct vfio_device *vdev)
 /*
  * Take up to @max pieces of what is owed inside [start, last] out of the
  * owed tree, clipped to it: the owed range shrinks or splits. A split that
- * cannot allocate leaves the whole range owed (reported again later).
+ * cannot allocate leaves the whole range owed (reported again by a later
+ * report) and sets *@stuck: taking again now would find it again.
  */
 static unsigned int mdv_owed_take(struct mdv_dirty *d, unsigned long start,
 				  unsigned long last, unsigned long (*out)[2],
-				  unsigned int max)
+				  unsigned int max, bool *stuck)
 {
 	struct interval_tree_node *n;
 	unsigned int k = 0;
 
+	*stuck = false;
 	while (k < max && (n = interval_tree_iter_first(&d->owed, start, last))) {
 		unsigned long a = max(n->start, start), b = min(n->last, last);
 
@@ -339,6 +341,7 @@ static unsigned int mdv_owed_take(struct mdv_dirty *d, unsigned long start,
 		if (n->start < a && n->last > b) {
 			if (mdv_range_add(&d->owed, b + 1, n->last)) {
 				interval_tree_insert(n, &d->owed);
+				*stuck = true;
 				break;
 			}
 			n->last = a - 1;
@@ -386,6 +389,7 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 	unsigned long pg, last, pos;
 	unsigned int k, shift;
 	u64 reported = 0;
+	bool stuck;
 	void *entry;
 	int ret = 0;
 
@@ -414,9 +418,20 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 	}
 	shift = d->page_shift;
 	/* owed after a reset: all dirty, once */
-	while ((k = mdv_owed_take(d, iova, last, set, MDV_REPORT_BATCH))) {
+	do {
+		k = mdv_owed_take(d, iova, last, set, MDV_REPORT_BATCH, &stuck);
+		if (!k)
+			break;
 		mutex_unlock(&d->lock);
 		mdv_report_set(dirty, set, k);
+		mutex_lock(&d->lock);
+		if (!d->active || d->page_shift != shift)
+			goto unlock;
+	} while (!stuck);
+	if (stuck) {
+		/* could not tell what is owed here: all of it, this time */
+		mutex_unlock(&d->lock);
+		iova_bitmap_set(dirty, iova, length);
 		mutex_lock(&d->lock);
 		if (!d->active || d->page_shift != shift)
 			goto unlock;
