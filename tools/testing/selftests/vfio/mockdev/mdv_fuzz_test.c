@@ -1109,17 +1109,19 @@ static void fuzz_close(struct fuzz *f)
 		free(f->lib[--f->nlib].buf);
 }
 
-/* The device's content seed, from its knobs */
-static int param_seed(const char *bdf, uint32_t *seed)
+/* A knob's value, from debugfs */
+static int param_get(const char *bdf, const char *name, uint32_t *val)
 {
-	char buf[1024], *p;
+	char buf[1024], key[64], *p;
 
-	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
+	if (mdv_dbg_read(bdf, "params", buf + 1, sizeof(buf) - 1))
 		return -1;
-	p = strstr(buf, "\nseed ");
+	buf[0] = '\n';
+	snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(buf, key);
 	if (!p)
 		return -1;
-	*seed = strtoul(p + 6, NULL, 0);
+	*val = strtoul(p + strlen(key), NULL, 0);
 	return 0;
 }
 
@@ -1169,7 +1171,7 @@ static int fuzz_open(struct fuzz *f)
 		if (mdv_param_u32(d->bdf, "state_size_mb", 1) ||
 		    mdv_param(d->bdf, "p2p", "true") ||
 		    mdv_param(d->bdf, "precopy", "true") ||
-		    param_seed(d->bdf, &d->seed) ||
+		    param_get(d->bdf, "seed", &d->seed) ||
 		    mdv_open(&d->dev, d->bdf, MDV_MODE_CONTAINER))
 			return -1;
 		model_reset(d);
@@ -1257,6 +1259,7 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 	struct op *ops = malloc(sizeof(*ops) * nops);
 	unsigned int seed, seed0;
 	int divergences = 0, k;
+	uint32_t size_mb[MAX_DEV];
 	double t0 = mdv_now();
 
 	/* a new seed every run, printed first so that any run can be replayed */
@@ -1269,8 +1272,11 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 	if (k < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	f->ndev = k < MAX_DEV ? k : MAX_DEV;
-	for (k = 0; k < f->ndev; k++)
+	for (k = 0; k < f->ndev; k++) {
 		memcpy(f->d[k].bdf, bdfs[k], sizeof(f->d[k].bdf));
+		/* the size is put back for the tests that follow */
+		ASSERT_EQ(0, param_get(bdfs[k], "state_size_mb", &size_mb[k]));
+	}
 	f->meta = _metadata;
 	printf("# fuzz: seed %u (MDV_FUZZ_SEED=%u reproduces), %ld ops on %s%s%s\n",
 	       seed, seed, nops, f->d[0].bdf, f->ndev > 1 ? " and " : "",
@@ -1316,6 +1322,8 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 		if (replay(f, ops, n) >= 0)
 			printf("# it diverges with: %s\n", f->why);
 	}
+	for (k = 0; k < f->ndev; k++)
+		mdv_param_u32(f->d[k].bdf, "state_size_mb", size_mb[k]);
 	EXPECT_EQ(0, divergences);
 	/* the depth, per 100000 ops: a run that did little fails */
 	EXPECT_GE(done, nops);
