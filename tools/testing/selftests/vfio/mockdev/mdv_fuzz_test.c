@@ -11,13 +11,14 @@
  * The model predicts every byte count from first principles: the record
  * layout of include/uapi/linux/mockdev_vfio.h and the device's page count
  * (state_size_mb), never from the device's own stream. It also knows which
- * pages a dirty_now request rewrites (the model's generator is splitmix64
- * from the device's seed, reset with the device), so PRE_COPY dirty bytes
- * and DIRTY records are exact too. A stream read to its end is parsed
- * against the model (record order, sizes, page indices, the END digest
- * against the source's debugfs digest) and kept; resuming sessions write
- * kept streams, mostly the other device's, and a completed RESUMING -> STOP
- * must leave the destination with the source's digest.
+ * pages a dirty_now request rewrites (the device picks them with splitmix64
+ * seeded by its content seed, restarted by every reset, as the driver
+ * documents), so PRE_COPY dirty bytes and DIRTY records are exact too.
+ * A stream read to its end is parsed against the model (record order,
+ * sizes, page indices, the END digest against the source's debugfs digest)
+ * and kept; resuming sessions write kept streams, mostly the other
+ * device's, and a completed RESUMING -> STOP must leave the destination
+ * with the source's digest.
  *
  * The op choice is biased by the device's state so that most ops do
  * something; the figures say how deep a run went and are asserted:
@@ -30,8 +31,8 @@
  * it; the seed is printed. A divergence prints the op, the model's view and
  * the device's, then is shrunk to a short sequence that still shows it.
  */
-#include <endian.h>
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -107,7 +108,14 @@ struct stream {
 	int src;		/* the device it came from */
 };
 
+/* The PRE_COPY class of the record being read: initial, dirty or final */
 enum rec_class { C_NONE, C_INITIAL, C_DIRTY, C_FINAL };
+
+/*
+ * A resuming session: only valid stream bytes so far; garbage accepted
+ * (any later write may be refused and RESUMING -> STOP must fail); refused
+ * (every write fails with EINVAL, sticky).
+ */
 enum rstate { R_VALID, R_POISONED, R_REJECTED };
 
 /* The model of one saving session: what the device has yet to send */
