@@ -75,7 +75,7 @@ static_assert(MDV_DIRTY_PAGES == DIRTY_PAGES, "DIRTY pages");
 #define MAX_LIB		6
 #define MAX_MB		2	/* the knob op toggles state_size_mb 1 <-> 2 */
 #define MAX_NPAGES	(MAX_MB * 256)
-#define SHRINK_BUDGET	400000	/* ops replayed while shrinking */
+#define SHRINK_BUDGET	20000	/* ops replayed while shrinking: minutes under KASAN */
 
 enum op_kind {
 	OP_SET, OP_GET, OP_READ, OP_DRAIN, OP_READ_STALE, OP_WRITE,
@@ -250,16 +250,25 @@ static int diverge(struct fuzz *f, struct fdev *d, const char *fmt, ...)
 	n = vsnprintf(f->why, sizeof(f->why), fmt, ap);
 	va_end(ap);
 	if (n > 0 && n < (int)sizeof(f->why))
-		snprintf(f->why + n, sizeof(f->why) - n,
-			 " [%s: model %s, %llu pages, running %d; saving: read %llu, record left %llu, cursor %llu, dirty %llu, eof %d; resuming: %llu/%llu written, r%d]",
-			 d->bdf, mdv_state_name(d->state),
-			 (unsigned long long)d->npages, d->running,
-			 (unsigned long long)d->s.len,
-			 (unsigned long long)d->s.left,
-			 (unsigned long long)d->s.cursor,
-			 (unsigned long long)d->s.ndirty, d->s.eof,
-			 (unsigned long long)d->r_written,
-			 (unsigned long long)d->in.len, d->r);
+		n += snprintf(f->why + n, sizeof(f->why) - n,
+			      " [%s: model %s, %llu pages, running %d, logging %d/%d",
+			      d->bdf, mdv_state_name(d->state),
+			      (unsigned long long)d->npages, d->running,
+			      d->log_active, d->log_owed);
+	if (d->sfd >= 0 && n > 0 && n < (int)sizeof(f->why))
+		n += snprintf(f->why + n, sizeof(f->why) - n,
+			      "; saving: %llu read, record left %llu, cursor %llu, dirty %llu, eof %d",
+			      (unsigned long long)d->s.len,
+			      (unsigned long long)d->s.left,
+			      (unsigned long long)d->s.cursor,
+			      (unsigned long long)d->s.ndirty, d->s.eof);
+	if (d->rfd >= 0 && n > 0 && n < (int)sizeof(f->why))
+		n += snprintf(f->why + n, sizeof(f->why) - n,
+			      "; resuming: %llu/%llu written, r%d",
+			      (unsigned long long)d->r_written,
+			      (unsigned long long)d->in.len, d->r);
+	if (n > 0 && n < (int)sizeof(f->why))
+		snprintf(f->why + n, sizeof(f->why) - n, "]");
 	return 1;
 }
 
@@ -913,9 +922,12 @@ static int do_op(struct fuzz *f, const struct op *op)
 		if (ret != (d->log_active ? -EINVAL : 0))
 			return diverge(f, d, "log start: %d (active %d)", ret,
 				       d->log_active);
-		f->effective = !d->log_active;
-		d->log_active = true;
-		d->log_owed = false;
+		/* a refused start changes nothing, not even what a reset owes */
+		if (!d->log_active) {
+			f->effective = true;
+			d->log_active = true;
+			d->log_owed = false;
+		}
 		return 0;
 	}
 	case OP_LOG_REPORT:
@@ -989,14 +1001,14 @@ static const uint8_t op_w[W_NUM][OP_NUM] = {
 	[W_ERROR] = { [OP_RESET] = 60, [OP_SET] = 4, [OP_GET] = 2,
 		[OP_READ_STALE] = 2, [OP_DATA_SIZE] = 2, [OP_DIRTY_NOW] = 2,
 		[OP_LOG_REPORT] = 1 },
-	[W_RUNNING] = { [OP_SET] = 40, [OP_DIRTY_NOW] = 15, [OP_GET] = 2,
+	[W_RUNNING] = { [OP_SET] = 40, [OP_DIRTY_NOW] = 20, [OP_GET] = 2,
 		[OP_DATA_SIZE] = 3, [OP_RESET] = 1, [OP_READ_STALE] = 2,
 		[OP_CLOSE_STALE] = 1, [OP_LOG_START] = 3, [OP_LOG_REPORT] = 3,
 		[OP_LOG_REPORT_OUT] = 1, [OP_LOG_STOP] = 3 },
 	[W_STOP] = { [OP_SET] = 50, [OP_DIRTY_NOW] = 2, [OP_GET] = 2,
 		[OP_DATA_SIZE] = 2, [OP_RESET] = 1, [OP_READ_STALE] = 1,
 		[OP_LOG_REPORT] = 1 },
-	[W_PRECOPY] = { [OP_READ] = 30, [OP_DRAIN] = 5, [OP_PRECOPY] = 6,
+	[W_PRECOPY] = { [OP_READ] = 30, [OP_DRAIN] = 3, [OP_PRECOPY] = 6,
 		[OP_DATA_SIZE] = 3, [OP_DIRTY_NOW] = 15, [OP_SET] = 12,
 		[OP_GET] = 1, [OP_RESET] = 1, [OP_LOG_REPORT] = 1 },
 	[W_STOP_COPY] = { [OP_DRAIN] = 30, [OP_READ] = 15, [OP_DATA_SIZE] = 3,
@@ -1014,20 +1026,20 @@ static const uint8_t op_w[W_NUM][OP_NUM] = {
 /* Where a set goes, by the state it starts from; mostly somewhere useful */
 static const uint8_t to_w[MDV_NUM_STATES][MDV_NUM_STATES] = {
 	[S(ERROR)] = { [S(RUNNING)] = 1, [S(STOP)] = 1 },
-	[S(RUNNING)] = { [S(PRE_COPY)] = 35, [S(STOP_COPY)] = 6,
-		[S(RESUMING)] = 6, [S(STOP)] = 12, [S(RUNNING_P2P)] = 15,
-		[S(PRE_COPY_P2P)] = 8, [S(RUNNING)] = 2, [S(ERROR)] = 2 },
-	[S(RUNNING_P2P)] = { [S(PRE_COPY_P2P)] = 25, [S(STOP_COPY)] = 10,
-		[S(RESUMING)] = 10, [S(PRE_COPY)] = 10, [S(STOP)] = 15,
-		[S(RUNNING)] = 20, [S(ERROR)] = 2 },
-	[S(STOP)] = { [S(RESUMING)] = 25, [S(STOP_COPY)] = 15,
-		[S(RUNNING)] = 30, [S(PRE_COPY)] = 5, [S(RUNNING_P2P)] = 15,
+	[S(RUNNING)] = { [S(PRE_COPY)] = 20, [S(STOP_COPY)] = 3,
+		[S(RESUMING)] = 3, [S(STOP)] = 15, [S(RUNNING_P2P)] = 25,
+		[S(PRE_COPY_P2P)] = 5, [S(RUNNING)] = 2, [S(ERROR)] = 2 },
+	[S(RUNNING_P2P)] = { [S(PRE_COPY_P2P)] = 15, [S(STOP_COPY)] = 4,
+		[S(RESUMING)] = 4, [S(PRE_COPY)] = 8, [S(STOP)] = 20,
+		[S(RUNNING)] = 30, [S(ERROR)] = 2 },
+	[S(STOP)] = { [S(RESUMING)] = 12, [S(STOP_COPY)] = 6,
+		[S(RUNNING)] = 45, [S(PRE_COPY)] = 5, [S(RUNNING_P2P)] = 25,
 		[S(STOP)] = 2, [S(ERROR)] = 2 },
-	[S(PRE_COPY)] = { [S(STOP_COPY)] = 25, [S(PRE_COPY_P2P)] = 25,
-		[S(RUNNING)] = 30, [S(STOP)] = 10, [S(RESUMING)] = 5,
+	[S(PRE_COPY)] = { [S(STOP_COPY)] = 10, [S(PRE_COPY_P2P)] = 25,
+		[S(RUNNING)] = 40, [S(STOP)] = 10, [S(RESUMING)] = 5,
 		[S(RUNNING_P2P)] = 5, [S(ERROR)] = 2 },
-	[S(PRE_COPY_P2P)] = { [S(STOP_COPY)] = 25, [S(PRE_COPY)] = 25,
-		[S(RUNNING_P2P)] = 30, [S(STOP)] = 10, [S(RESUMING)] = 5,
+	[S(PRE_COPY_P2P)] = { [S(STOP_COPY)] = 10, [S(PRE_COPY)] = 25,
+		[S(RUNNING_P2P)] = 40, [S(STOP)] = 10, [S(RESUMING)] = 5,
 		[S(RUNNING)] = 5, [S(ERROR)] = 2 },
 	[S(STOP_COPY)] = { [S(STOP)] = 40, [S(RESUMING)] = 30,
 		[S(RUNNING)] = 20, [S(PRE_COPY)] = 5, [S(ERROR)] = 2 },
