@@ -78,11 +78,13 @@ TEST_F_TIMEOUT(async, blocking_reads_wait, 120)
 	static uint8_t buf[1 << 20];
 	uint64_t want, got = 0;
 	int sfd, rfd, eagain = 0;
+	double t0;
 	ssize_t n;
 
 	rate(_metadata, self, 16);	/* 8 MiB: about half a second */
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
 	ASSERT_EQ(0, mdv_data_size(&self->src, &want));
+	t0 = mdv_now();
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
 	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
 	alarm(60);
@@ -100,6 +102,8 @@ TEST_F_TIMEOUT(async, blocking_reads_wait, 120)
 	}
 	EXPECT_EQ(0, eagain) TH_LOG("a blocking reader saw -EAGAIN");
 	EXPECT_EQ(want, got) TH_LOG("0 before the end of the stream");
+	/* no faster than the device makes it (the session began after t0) */
+	EXPECT_LE(0.9 * want / (16 << 20), mdv_now() - t0);
 	close(sfd);
 	finish(_metadata, self, rfd);
 }
@@ -114,11 +118,13 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
 	uint64_t want, got = 0;
 	int sfd, rfd, eagain = 0, lies = 0, ready;
 	struct pollfd p;
+	double t0;
 	ssize_t n;
 
 	rate(_metadata, self, 2);	/* 8 MiB: about 4 s, 1 MiB records */
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
 	ASSERT_EQ(0, mdv_data_size(&self->src, &want));
+	t0 = mdv_now();
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
 	ASSERT_EQ(0, fcntl(sfd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
@@ -146,6 +152,8 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
 	EXPECT_LT(0, eagain) TH_LOG("an O_NONBLOCK reader never waited");
 	EXPECT_EQ(0, lies) TH_LOG("poll said readable, read said -EAGAIN");
 	EXPECT_EQ(want, got);
+	/* every record waits for its bytes, not only the first */
+	EXPECT_LE(0.9 * want / (2 << 20), mdv_now() - t0);
 	/* the permanent end of stream stays readable */
 	p = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	EXPECT_EQ(1, poll(&p, 1, 0));
