@@ -158,35 +158,45 @@ if [ ! -f state/baseline ]; then
 			[ -n "${seen[$key]:-}" ] && continue
 			seen[$key]=1
 			cmds+=("$t	$key")
-			budget=$((budget + t))
+			budget=$((budget + t + 30))
 		done
 	done 3<plan
 	say "baseline: the real driver through ${#cmds[@]} test commands"
 	begin_entry baseline
 	wd=$(watchdog baseline "$budget")
 	log=logs/baseline.log
-	res=ok
-	load ko/baseline.ko >"$log" 2>&1 || res="failed: insmod or binding the edu functions"
-	if [ "$res" = ok ]; then
-		for c in "${cmds[@]}"; do
+	: >"$log"
+	failed=()
+	# a fresh module for each command, as each mutant gets; every command
+	# runs, so that one run names every test the real driver fails
+	for c in "${cmds[@]}"; do
+		dmesg -c >/dev/null
+		why=
+		if ! load ko/baseline.ko >>"$log" 2>&1; then
+			why="insmod or binding the edu functions"
+		else
 			run_tests "${c%%	*}" "${c#*	}" >>"$log" 2>&1
 			fail=$(tail -1 "$log")
-			if [ "$fail" != PASS ]; then
-				res="failed: ${fail#FAIL }"
-				break
-			fi
-		done
-	fi
-	unload >>"$log" 2>&1 || [ "$res" != ok ] || res="failed: rmmod"
-	r=$(reports)
-	printf '%s\n' "$r" >>"$log"
-	if [ -n "$r" ] && [ "$res" = ok ]; then
-		res="failed: kernel report: $(head -1 <<<"$r")"
-	fi
+			[ "$fail" = PASS ] || why=${fail#FAIL }
+		fi
+		unload >>"$log" 2>&1 || why+="${why:+; }rmmod failed"
+		r=$(reports)
+		printf '%s\n' "$r" >>"$log"
+		[ -z "$r" ] || why+="${why:+; }kernel report: $(head -1 <<<"$r")"
+		if [ -n "$why" ]; then
+			failed+=("${c#*	}: $why")
+			say "baseline: FAILED ${c#*	}: $why"
+		fi
+		[ -d "/sys/module/$MOD" ] && break
+	done
 	kill "$wd" 2>/dev/null
-	record baseline "$res"
+	if [ ${#failed[@]} = 0 ]; then
+		record baseline ok
+	else
+		record baseline "failed: $(printf '%s | ' "${failed[@]}")"
+	fi
 	rm -f state/current
-	[ "$res" = ok ] || poweroff_now
+	[ ${#failed[@]} = 0 ] || poweroff_now
 fi
 
 # ---------------------------------------------------------------- mutants

@@ -219,7 +219,7 @@ kill_tree() {
 # the guest's budget for one plan entry: its tests' timeouts plus overhead
 budget_of() {
 	local name=$1 t cmds n
-	[ "$name" = baseline ] && { awk -F'\t' '{ n = split($3, c, ";"); s += n * $2 }
+	[ "$name" = baseline ] && { awk -F'\t' '{ n = split($3, c, ";"); s += n * ($2 + 30) }
 		END { print s + 300 }' "$payload/plan"; return; }
 	IFS=$'\t' read -r _ t cmds < <(awk -F'\t' -v n="$name" '$1 == n' "$payload/plan")
 	n=$(awk -F';' '{ print NF }' <<<"$cmds")
