@@ -44,6 +44,7 @@ poweroff_now() {
 	sync
 	echo o >/proc/sysrq-trigger
 	sleep 60
+	exit 1
 }
 
 edu_functions() {
@@ -75,6 +76,7 @@ load() {
 # rmmod within 60 s; 0 if the module is gone, 1 if rmmod failed, 2 if it hangs
 unload() {
 	local pid i
+	[ -d "/sys/module/$MOD" ] || return 0
 	rmmod "$MOD" &
 	pid=$!
 	for ((i = 0; i < 60; i++)); do

@@ -248,7 +248,7 @@ while [ -n "$(pending)" ]; do
 	done
 	blog="$out/boot-$boots.log"
 	log "mutants: boot $boots, $(pending | wc -l) mutants to go (log: $blog)"
-	rm -f "$payload/state/current"
+	rm -f "$payload/state/current" "$payload/run.log"
 	# run-lane's own verdict is not ours: mutants are meant to fail
 	VM_TIMEOUT=$total LANE_LABEL=mutants \
 		VM_APPEND="${VM_APPEND:-} MOCKDEV_KMEMLEAK_CLEAR=0" \
@@ -256,8 +256,17 @@ while [ -n "$(pending)" ]; do
 	lane=$!
 	# The guest reboots itself when a mutant overruns its budget; this is
 	# for a kernel too wedged to do even that.
+	shown=0
 	while kill -0 "$lane" 2>/dev/null; do
 		sleep 5
+		# progress as the guest records it
+		if [ -f "$payload/run.log" ]; then
+			mapfile -t done_lines < <(grep -aE '^# (mutant|baseline)' "$payload/run.log" || true)
+			for ((k = shown; k < ${#done_lines[@]}; k++)); do
+				log "${done_lines[$k]#\# }"
+			done
+			shown=${#done_lines[@]}
+		fi
 		cur="$payload/state/current"
 		[ -f "$cur" ] || continue
 		name=$(<"$cur") || continue
@@ -269,7 +278,8 @@ while [ -n "$(pending)" ]; do
 		fi
 	done
 	wait "$lane" || true
-	grep -aE '^# mutant ' "$payload/run.log" 2>/dev/null | sed 's/^# //' >&2 || true
+	grep -aE '^# (mutant|baseline)' "$payload/run.log" 2>/dev/null | tail -n +$((shown + 1)) |
+		sed 's/^# //' >&2 || true
 	if [ -f "$payload/state/current" ]; then
 		name=$(<"$payload/state/current")
 		if [ ! -f "$payload/state/$name" ]; then
