@@ -55,22 +55,47 @@ edu_functions() {
 	done
 }
 
-# load module $1 and bind every edu function to it; 0 if all are bound
+# The edu functions a test command needs: the first two on the root bus
+# (the tests take the first one or two in BDF order), and those behind the
+# bridges for mdv_topology_test. Binding all 11 costs about 20 s per load
+# under TCG with the debug kernel, most of each mutant's time.
+wanted_functions() {
+	local bdf parent roots=0
+	for bdf in $(edu_functions | sort); do
+		parent=$(basename "$(dirname "$(readlink -f "/sys/bus/pci/devices/$bdf")")")
+		if [[ "$parent" == pci* ]]; then
+			[ "$roots" -lt 2 ] || continue
+			roots=$((roots + 1))
+		elif [[ " $1 " != *" mdv_topology_test "* ]]; then
+			continue
+		fi
+		echo "$bdf"
+	done
+}
+
+# Load module $1 and bind the edu functions the test commands $2 need (the
+# others get no driver_override, so they stay unbound); 0 if all of them
+# are bound, 1 if insmod fails, 2 if one is not bound.
 load() {
-	local bdf d drvname
-	insmod "$1" state_size_mb=1 || return 1
+	local bdf d drvname want
+	want=$(wanted_functions "$2" | tr '\n' ' ')
 	for bdf in $(edu_functions); do
 		d=/sys/bus/pci/devices/$bdf
-		drvname=$(readlink "$d/driver" 2>/dev/null)
-		[ "${drvname##*/}" = "$DRV" ] && continue
 		[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
-		echo "$DRV" >"$d/driver_override"
-		echo "$bdf" >/sys/bus/pci/drivers_probe
+		if [[ " $want " == *" $bdf "* ]]; then
+			echo "$DRV" >"$d/driver_override"
+		else
+			echo >"$d/driver_override"
+		fi
 	done
-	for bdf in $(edu_functions); do
-		drvname=$(readlink "/sys/bus/pci/devices/$bdf/driver" 2>/dev/null)
+	insmod "$1" state_size_mb=1 || return 1
+	for bdf in $want; do
+		d=/sys/bus/pci/devices/$bdf
+		[ -e "$d/driver" ] || echo "$bdf" >/sys/bus/pci/drivers_probe
+		drvname=$(readlink "$d/driver" 2>/dev/null)
 		[ "${drvname##*/}" = "$DRV" ] || return 2
 	done
+	echo "bound: $want"
 }
 
 # rmmod within 60 s; 0 if the module is gone, 1 if rmmod failed, 2 if it hangs
@@ -174,7 +199,7 @@ if [ ! -f state/baseline ]; then
 	for c in "${cmds[@]}"; do
 		dmesg -c >/dev/null
 		why=
-		if ! load ko/baseline.ko >>"$log" 2>&1; then
+		if ! load ko/baseline.ko "${c#*	}" >>"$log" 2>&1; then
 			why="insmod or binding the edu functions"
 		else
 			run_tests "${c%%	*}" "${c#*	}" >>"$log" 2>&1
@@ -211,11 +236,11 @@ while IFS=$'\t' read -r name t tests <&3; do
 	log=logs/$name.log
 	fit=1
 	res=survived
-	load "ko/$name.ko" >"$log" 2>&1
+	load "ko/$name.ko" "$tests" >"$log" 2>&1
 	case $? in
 	0) ;;
 	1) res="killed: insmod failed" ;;
-	*) res="killed: not every edu function bound" ;;
+	*) res="killed: an edu function did not bind" ;;
 	esac
 	if [ "$res" = survived ]; then
 		run_tests "$t" "$tests" >>"$log" 2>&1
