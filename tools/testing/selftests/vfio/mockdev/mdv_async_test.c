@@ -163,6 +163,43 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
 }
 
 /*
+ * A reader that has to wait is woken when the device has made the data:
+ * at 1 MiB/s each 1 MiB IMAGE record takes a second, so a non-blocking
+ * reader meets -EAGAIN at a record boundary and its poll() must return
+ * readable about a second later, not at its timeout. (At faster rates a
+ * slow guest never waits, and a lost wake-up goes unseen.)
+ */
+TEST_F_TIMEOUT(async, poll_woken_when_made, 60)
+{
+	static uint8_t buf[1 << 16];
+	struct pollfd p;
+	int sfd, reads;
+	ssize_t n = 0;
+	double t;
+
+	rate(_metadata, self, 1);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, fcntl(sfd, F_SETFL, O_NONBLOCK));
+	/* read what is made until the device is behind the reader */
+	for (reads = 0; reads < 10000; reads++) {
+		n = read(sfd, buf, sizeof(buf));
+		if (n < 0)
+			break;
+		ASSERT_LT(0, n) TH_LOG("end of stream before any wait");
+	}
+	ASSERT_EQ(-1, n);
+	ASSERT_EQ(EAGAIN, errno);
+	p = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	t = mdv_now();
+	EXPECT_EQ(1, poll(&p, 1, 20000))
+		TH_LOG("no wake-up: poll gave up after %.1f s", mdv_now() - t);
+	EXPECT_TRUE(p.revents & POLLIN);
+	TH_LOG("woken after %.2f s", mdv_now() - t);
+	close(sfd);
+}
+
+/*
  * In PRE_COPY a blocking read waits for initial data that is coming, and
  * still fails with -ENOMSG at once when nothing is pending at all.
  */
