@@ -15,6 +15,11 @@
 #                 DEVS="BDF|uuid BDF|uuid" runs it on this host against your
 #                 devices; without DEVS it boots the full lane and runs it
 #                 against mockdev-vfio-pci and the upstream mtty sample
+#   make mutants  mutation testing: every mutant of tools/testing/mutants/
+#                 mutants.txt (a one-line bug in a copy of the driver) must
+#                 fail the tests named for it, in one full-lane boot
+#                 (MUTANTS="name ..." for some; ends "mutants: N applied,
+#                 N killed, N survived")
 #   make lint     checkpatch --strict, W=1 and sparse
 #   make deps     install the Debian packages the project needs
 #   make module   build the driver against Debian's stock 6.12 headers
@@ -26,7 +31,7 @@ VM := tools/testing/vm
 include $(VM)/versions.mk
 export DEB_KVER DEB_KABI
 
-.PHONY: demo conformance check check-qemu bench lint deps module kernel clean dkms-install
+.PHONY: demo conformance check check-qemu bench mutants lint deps module kernel clean dkms-install
 
 demo:
 	MDV_RUN=demo LANES="$(or $(LANES),stock)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),4G) \
@@ -48,6 +53,9 @@ ifneq ($(DEVS),)
 else
 	MDV_RUN=conformance LANES="$(or $(LANES),full)" SKIP_LINT=1 bash $(VM)/check.sh
 endif
+
+mutants: deps
+	bash tools/testing/mutants/run-mutants.sh
 
 lint: deps
 	bash $(VM)/lint.sh

@@ -78,11 +78,13 @@ TEST_F_TIMEOUT(async, blocking_reads_wait, 120)
 	static uint8_t buf[1 << 20];
 	uint64_t want, got = 0;
 	int sfd, rfd, eagain = 0;
+	double t0;
 	ssize_t n;
 
 	rate(_metadata, self, 16);	/* 8 MiB: about half a second */
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
 	ASSERT_EQ(0, mdv_data_size(&self->src, &want));
+	t0 = mdv_now();
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
 	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
 	alarm(60);
@@ -100,6 +102,8 @@ TEST_F_TIMEOUT(async, blocking_reads_wait, 120)
 	}
 	EXPECT_EQ(0, eagain) TH_LOG("a blocking reader saw -EAGAIN");
 	EXPECT_EQ(want, got) TH_LOG("0 before the end of the stream");
+	/* no faster than the device makes it (the session began after t0) */
+	EXPECT_LE(0.9 * want / (16 << 20), mdv_now() - t0);
 	close(sfd);
 	finish(_metadata, self, rfd);
 }
@@ -114,11 +118,13 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
 	uint64_t want, got = 0;
 	int sfd, rfd, eagain = 0, lies = 0, ready;
 	struct pollfd p;
+	double t0;
 	ssize_t n;
 
 	rate(_metadata, self, 2);	/* 8 MiB: about 4 s, 1 MiB records */
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
 	ASSERT_EQ(0, mdv_data_size(&self->src, &want));
+	t0 = mdv_now();
 	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
 	ASSERT_EQ(0, fcntl(sfd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
@@ -146,12 +152,54 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
 	EXPECT_LT(0, eagain) TH_LOG("an O_NONBLOCK reader never waited");
 	EXPECT_EQ(0, lies) TH_LOG("poll said readable, read said -EAGAIN");
 	EXPECT_EQ(want, got);
+	/* every record waits for its bytes, not only the first */
+	EXPECT_LE(0.9 * want / (2 << 20), mdv_now() - t0);
 	/* the permanent end of stream stays readable */
 	p = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	EXPECT_EQ(1, poll(&p, 1, 0));
 	close(sfd);
 	finish(_metadata, self, rfd);
 	TH_LOG("%d reads had to wait", eagain);
+}
+
+/*
+ * A reader that has to wait is woken when the device has made the data:
+ * at 1 MiB/s each 1 MiB IMAGE record takes a second, so a non-blocking
+ * reader meets -EAGAIN at a record boundary and its poll() must return
+ * readable about a second later, not at its timeout (where it looks again
+ * and finds the data: a lost wake-up only makes it late). At faster rates
+ * a slow guest never waits, and a lost wake-up goes unseen.
+ */
+TEST_F_TIMEOUT(async, poll_woken_when_made, 60)
+{
+	static uint8_t buf[1 << 16];
+	struct pollfd p;
+	int sfd, reads;
+	ssize_t n = 0;
+	double t;
+
+	rate(_metadata, self, 1);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, fcntl(sfd, F_SETFL, O_NONBLOCK));
+	/* read what is made until the device is behind the reader */
+	for (reads = 0; reads < 10000; reads++) {
+		n = read(sfd, buf, sizeof(buf));
+		if (n < 0)
+			break;
+		ASSERT_LT(0, n) TH_LOG("end of stream before any wait");
+	}
+	ASSERT_EQ(-1, n);
+	ASSERT_EQ(EAGAIN, errno);
+	p = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	t = mdv_now();
+	/* at its timeout poll() looks again: late is the failure, not 0 */
+	EXPECT_EQ(1, poll(&p, 1, 20000));
+	t = mdv_now() - t;
+	EXPECT_TRUE(p.revents & POLLIN);
+	EXPECT_GT(10.0, t) TH_LOG("not woken: poll() returned after %.1f s", t);
+	TH_LOG("woken after %.2f s", t);
+	close(sfd);
 }
 
 /*

@@ -681,6 +681,47 @@ TEST_F(bad, migration_flags_frozen_while_open)
 	EXPECT_EQ(before, after);
 }
 
+/* A stream that stops inside the header of a record after END is cut short */
+TEST_F(bad, trailing_partial_header_rejected)
+{
+	uint8_t *b = malloc(self->len + 8);
+	int werr;
+
+	ASSERT_NE(NULL, b);
+	memcpy(b, self->stream, self->len);
+	memcpy(b + self->len, self->stream, 8);
+	EXPECT_EQ(-EINVAL, load(_metadata, self, b, self->len + 8, &werr));
+	EXPECT_EQ(0, werr) TH_LOG("the writes themselves are fine");
+	free(b);
+}
+
+/* META must name the device's page count (512): here it says none */
+TEST_F(bad, corrupt_meta_rejected)
+{
+	corrupt_and_load(_metadata, self, self->stream, self->len,
+			 HEADER_REC + HDR + offsetof(struct mdv_rec_meta, npages),
+			 512);
+}
+
+/* A DIRTY record naming the page one past the last is refused */
+TEST_F(bad, dirty_index_past_end_rejected)
+{
+	uint64_t idx = 512;	/* 2 MiB of 4 KiB pages: 0..511 */
+	uint8_t *b;
+	int64_t len;
+	size_t at;
+	int werr;
+
+	len = dirty_stream(_metadata, self, &b);
+	ASSERT_LT(0, len);
+	at = find_record(b, len, MDV_TAG_DIRTY);
+	ASSERT_NE(0, at);
+	memcpy(b + at + HDR + sizeof(struct mdv_rec_dirty), &idx, sizeof(idx));
+	EXPECT_EQ(-EINVAL, load(_metadata, self, b, len, &werr));
+	EXPECT_EQ(EINVAL, werr);
+	free(b);
+}
+
 /* state_size_mb as devlink params shows it, from debugfs; 0 if unknown */
 static unsigned int param_state_mb(const char *bdf)
 {

@@ -380,4 +380,97 @@ TEST_F(data, poll_readable_at_true_end)
 	free(buf);
 }
 
+/*
+ * PRE_COPY counters and MIG_DATA_SIZE are exact after every read, however
+ * the reads fall: inside a record header, inside a small record, inside a
+ * DIRTY record. The bytes go on to a destination, which must load them.
+ */
+static void read_step(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(data) *self, int sfd, int dfd, size_t want,
+		      uint64_t *initial, uint64_t *dirty)
+{
+	uint64_t init, d, size;
+	uint8_t buf[8192];
+	ssize_t n;
+
+	ASSERT_GE(sizeof(buf), want);
+	n = read(sfd, buf, want);
+	ASSERT_LT(0, n) TH_LOG("read %zu: %s", want, strerror(errno));
+	ASSERT_EQ(n, write(dfd, buf, n)) TH_LOG("write: %s", strerror(errno));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &d));
+	ASSERT_EQ(*initial + *dirty - n, init + d)
+		TH_LOG("read %zd: initial %lu dirty %lu, were %lu %lu", n,
+		       (unsigned long)init, (unsigned long)d,
+		       (unsigned long)*initial, (unsigned long)*dirty);
+	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
+	ASSERT_EQ(init + d + END_BYTES, size);
+	*initial = init;
+	*dirty = d;
+}
+
+TEST_F(data, counters_exact_mid_record)
+{
+	uint64_t init, dirty, was_dirty;
+	unsigned int seed = 9, i;
+	uint8_t b;
+	int sfd, dfd;
+
+	setup_pair(_metadata, self, 1, 0);
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	/* byte by byte through HEADER, META and the first IMAGE's header */
+	for (i = 0; init; i++) {
+		read_step(_metadata, self, sfd, dfd,
+			  i < 120 ? 1 : 1 + rand_r(&seed) % 8192, &init, &dirty);
+		ASSERT_EQ(0, dirty);
+	}
+	EXPECT_EQ(-1, read(sfd, &b, 1));
+	EXPECT_EQ(ENOMSG, errno);
+
+	/* pages rewritten behind the cursor: a DIRTY record, byte by byte */
+	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "3"));
+	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, init);
+	ASSERT_LT(0, dirty);
+	for (i = 0; dirty; i++) {
+		was_dirty = dirty;
+		read_step(_metadata, self, sfd, dfd,
+			  i < 40 ? 1 : 1 + rand_r(&seed) % 8192, &init, &dirty);
+		ASSERT_EQ(0, init);
+		ASSERT_GT(was_dirty, dirty);
+	}
+
+	/* END in 3-byte reads */
+	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
+	EXPECT_EQ((int64_t)END_BYTES, mdv_pipe(sfd, dfd, 3, 0, false));
+	close(sfd);
+	close(dfd);
+	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+}
+
+/* The seed knob makes the content: a new seed new content, the old one back */
+TEST_F(data, seed_knob_changes_content)
+{
+	char params[1024], *p;
+	unsigned int old;
+	uint64_t a, b;
+
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 1));
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "dirty_rate", 0));
+	ASSERT_EQ(0, mdv_dbg_read(self->bdf[0], "params", params,
+				  sizeof(params)));
+	p = strstr(params, "\nseed ");
+	ASSERT_NE(NULL, p);
+	old = strtoul(p + strlen("\nseed "), NULL, 0);
+	a = mdv_digest(self->bdf[0]);
+	ASSERT_NE(0, a);
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "seed", old + 1));
+	b = mdv_digest(self->bdf[0]);
+	EXPECT_NE(a, b) TH_LOG("seed %u -> %u: same content", old, old + 1);
+	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "seed", old));
+	EXPECT_EQ(a, mdv_digest(self->bdf[0]));
+}
+
 TEST_HARNESS_MAIN

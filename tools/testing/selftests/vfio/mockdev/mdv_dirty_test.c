@@ -357,6 +357,23 @@ TEST_F_TIMEOUT(dirty, sub_range_reports_clear, 120)
 }
 
 /*
+ * A write the device has issued is in the next report while the device
+ * runs, before anyone waited for the transfer to complete: a VMM reports
+ * while the guest runs and must not miss memory that already changed.
+ */
+TEST_F_TIMEOUT(dirty, report_while_running_sees_issued_write, 60)
+{
+	uint64_t ps = PG;
+
+	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
+	ASSERT_EQ(0, dma(self, IOVA + 7 * PG + 100, 8));
+	memset(self->bitmap, 0, sizeof(self->bitmap));
+	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	EXPECT_EQ(1, bit(self->bitmap, 7));
+	EXPECT_EQ(1, popcount(self->bitmap, NPAGES));
+}
+
+/*
  * Tracking follows the device through every migration state, and a
  * function reset does not end it: the user never asked for a STOP. The
  * device cannot know what it wrote across the reset, so the next REPORT
