@@ -166,9 +166,11 @@ TEST_F_TIMEOUT(async, nonblocking_eagain_and_poll, 120)
  * A reader that has to wait is woken when the device has made the data:
  * at 1 MiB/s each 1 MiB IMAGE record takes a second, so a non-blocking
  * reader meets -EAGAIN at a record boundary and its poll() must return
- * readable about a second later, not at its timeout (where it looks again
- * and finds the data: a lost wake-up only makes it late). At faster rates
- * a slow guest never waits, and a lost wake-up goes unseen.
+ * readable when the data is made. poll() waits without a timeout: with a
+ * timeout it would look again at its end and find the data, so a lost
+ * wake-up would only make it late; without one, a lost wake-up hangs it
+ * and the harness's timeout fails the test (no clock is judged). At faster
+ * rates a slow guest never waits, and a lost wake-up goes unseen.
  */
 TEST_F_TIMEOUT(async, poll_woken_when_made, 60)
 {
@@ -193,11 +195,9 @@ TEST_F_TIMEOUT(async, poll_woken_when_made, 60)
 	ASSERT_EQ(EAGAIN, errno);
 	p = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	t = mdv_now();
-	/* at its timeout poll() looks again: late is the failure, not 0 */
-	EXPECT_EQ(1, poll(&p, 1, 20000));
+	EXPECT_EQ(1, poll(&p, 1, -1));
 	t = mdv_now() - t;
 	EXPECT_TRUE(p.revents & POLLIN);
-	EXPECT_GT(10.0, t) TH_LOG("not woken: poll() returned after %.1f s", t);
 	TH_LOG("woken after %.2f s", t);
 	close(sfd);
 }
