@@ -141,7 +141,7 @@ static int mdv_param_validate_size(struct devlink *devlink, u32 id,
 				   union devlink_param_value val,
 				   struct netlink_ext_ack *extack)
 {
-	if (val.vu32 < 1 || val.vu32 > MDV_MAX_STATE_MB) {
+	if (!mdv_state_size_ok(val.vu32)) {
 		NL_SET_ERR_MSG_MOD(extack, "state_size_mb must be 1..65536");
 		return -ERANGE;
 	}
@@ -163,7 +163,7 @@ static int mdv_param_validate_sizes(struct devlink *devlink, u32 id,
 				    union devlink_param_value val,
 				    struct netlink_ext_ack *extack)
 {
-	if (!(val.vu32 & ~(SZ_4K - 1))) {
+	if (!mdv_page_sizes_ok(val.vu32)) {
 		NL_SET_ERR_MSG_MOD(extack, "need a page size of 4 KiB or more");
 		return -ERANGE;
 	}

@@ -7,6 +7,7 @@
 #define MDV_MOCKDEV_H
 
 #include <linux/mutex.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -40,6 +41,17 @@ struct mdv_params {
 
 /* The largest state a device may have: 64 GiB */
 #define MDV_MAX_STATE_MB	65536
+
+/* Limits of the knobs, for devlink's validators and the module parameters */
+static inline bool mdv_state_size_ok(u32 mb)
+{
+	return mb >= 1 && mb <= MDV_MAX_STATE_MB;
+}
+
+static inline bool mdv_page_sizes_ok(u32 mask)
+{
+	return mask & ~(SZ_4K - 1);	/* a tracker granule of 4 KiB or more */
+}
 
 extern struct mdv_params mdv_default_params;
 extern bool mdv_dma_logging;

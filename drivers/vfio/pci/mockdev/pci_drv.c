@@ -70,9 +70,8 @@ MODULE_PARM_DESC(unsafe_any_function,
  */
 int mdv_params_check(const struct mdv_params *p)
 {
-	if (!p->state_size_mb || p->state_size_mb > MDV_MAX_STATE_MB ||
-	    !p->log_max_ranges || !p->log_max_span_gb ||
-	    !(p->log_page_sizes & ~(SZ_4K - 1)))
+	if (!mdv_state_size_ok(p->state_size_mb) || !p->log_max_ranges ||
+	    !p->log_max_span_gb || !mdv_page_sizes_ok(p->log_page_sizes))
 		return -EINVAL;
 	return 0;
 }
