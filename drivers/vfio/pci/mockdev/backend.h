@@ -8,7 +8,7 @@
  * behind struct mdv_backend_ops. mock.c implements it in software; a vendor
  * replaces that one file.
  *
- * The stream framing (include/uapi/linux/mockdev_vfio.h) is owned by the
+ * The stream framing (include/mockdev/mdv_stream.h) is owned by the
  * uAPI side: the backend produces and consumes record payloads and never
  * sees how userspace segments the byte stream.
  */

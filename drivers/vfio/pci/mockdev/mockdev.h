@@ -12,7 +12,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/vfio_pci_core.h>
-#include <uapi/linux/mockdev_vfio.h>
+#include <mockdev/mdv_stream.h>
 
 #include "backend.h"
 

@@ -9,7 +9,7 @@
  * against a reference model of the uAPI text and of the stream format.
  *
  * The model predicts every byte count from first principles: the record
- * layout of include/uapi/linux/mockdev_vfio.h and the device's page count
+ * layout of include/mockdev/mdv_stream.h and the device's page count
  * (state_size_mb), never from the device's own stream. It also knows which
  * pages a dirty_now request rewrites (the device picks them with splitmix64
  * seeded by its content seed, restarted by every reset, as the driver

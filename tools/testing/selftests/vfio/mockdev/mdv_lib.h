@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/vfio.h>
-#include <linux/mockdev_vfio.h>
+#include <mockdev/mdv_stream.h>
 
 #define MDV_MAX_DEVS	16
 #define MDV_NAME_LEN	40	/* a PCI address or an mdev uuid */

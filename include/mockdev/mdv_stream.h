@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * mockdev-vfio-pci: the migration data stream.
+ * mockdev-vfio-pci: the migration data stream of the mock device.
+ *
+ * This is NOT kernel ABI. VFIO tells userspace to treat a device's
+ * migration stream as opaque, and a VMM must do so. This header is the mock
+ * device's *test interface*: the driver's mock backend, the mockdev
+ * kselftests and the reference engine's mockdev verification hook share it
+ * so that tests can build, cut and corrupt streams on purpose. A vendor
+ * copying the driver replaces it with its own device's format (or none).
  *
  * The saving FD yields, and the resuming FD accepts, a byte stream made of
  * records. Each record is a fixed header followed by @size payload bytes:
@@ -27,8 +34,8 @@
  * HEADER, META and IMAGE are the PRE_COPY "initial bytes"; DIRTY records are
  * the "dirty bytes". All integers are little endian.
  */
-#ifndef _UAPI_LINUX_MOCKDEV_VFIO_H
-#define _UAPI_LINUX_MOCKDEV_VFIO_H
+#ifndef MOCKDEV_MDV_STREAM_H
+#define MOCKDEV_MDV_STREAM_H
 
 #include <linux/types.h>
 
@@ -88,5 +95,16 @@ struct mdv_rec_end {
 
 #define MDV_IMAGE_PAGES		256	/* pages per IMAGE record */
 #define MDV_DIRTY_PAGES		64	/* max pages per DIRTY record */
+/* Bytes a record takes on the stream, header included. */
+#define MDV_REC_BYTES(payload)	(sizeof(struct mdv_rec_hdr) + (payload))
+#define MDV_HEADER_BYTES	MDV_REC_BYTES(sizeof(struct mdv_rec_header))
+#define MDV_META_BYTES		MDV_REC_BYTES(sizeof(struct mdv_rec_meta))
+#define MDV_END_BYTES		MDV_REC_BYTES(sizeof(struct mdv_rec_end))
+/* an IMAGE or DIRTY record of @n pages of @pgsz bytes (1 << page_shift) */
+#define MDV_IMAGE_BYTES(n, pgsz) \
+	MDV_REC_BYTES(sizeof(struct mdv_rec_image) + (n) * (pgsz))
+#define MDV_DIRTY_BYTES(n, pgsz) \
+	MDV_REC_BYTES(sizeof(struct mdv_rec_dirty) + \
+		      (n) * (sizeof(__le64) + (pgsz)))
 
-#endif /* _UAPI_LINUX_MOCKDEV_VFIO_H */
+#endif /* MOCKDEV_MDV_STREAM_H */
