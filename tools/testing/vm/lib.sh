@@ -1,12 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0
-# Shared by the VM runner scripts: where the cache lives and how to log.
-: "${DEB_KVER:=6.12.117-1~deb12u1}"
-: "${DEB_KABI:=6.12.117+deb12}"
-: "${MOCKDEV_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/mockdev-vfio-pci}"
-DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
-mkdir -p "$MOCKDEV_CACHE"
+# shellcheck shell=bash
+# Shared by the VM runner scripts: which kernel, where the cache lives and
+# how to log.
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The guest kernel is pinned in versions.mk, which the Makefile includes;
+# the environment (make exports both) overrides it.
+vm_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${DEB_KVER:=$(sed -n 's/^DEB_KVER *?= *//p' "$vm_lib_dir/versions.mk")}"
+: "${DEB_KABI:=$(sed -n 's/^DEB_KABI *?= *//p' "$vm_lib_dir/versions.mk")}"
+if [ -z "$DEB_KVER" ] || [ -z "$DEB_KABI" ]; then
+	die "no DEB_KVER/DEB_KABI in $vm_lib_dir/versions.mk"
+fi
+: "${MOCKDEV_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/mockdev-vfio-pci}"
+# shellcheck disable=SC2034 # for fetch-kernel.sh
+DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
+mkdir -p "$MOCKDEV_CACHE"
 
 # The 6.12 uAPI headers for userspace (bookworm's linux-libc-dev is 6.1),
 # installed once from linux-source $1; prints the install directory.
@@ -25,7 +35,7 @@ uapi_headers() {
 # prints the path of the module.
 build_module() {
 	local top
-	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+	top=$(cd "$vm_lib_dir/../../.." && pwd)
 	rm -rf "$2"
 	mkdir -p "$2"
 	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$2/"
@@ -36,11 +46,9 @@ build_module() {
 # The kernel tree a module for lane $1 builds against: Debian's headers
 # (stock) or our built kernel (full, built if not cached); prints its path.
 lane_kdir() {
-	local vm
-	vm=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	case "$1" in
-	stock) echo "$("$vm/fetch-kernel.sh")/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
-	full) "$vm/build-full-kernel.sh" ;;
+	stock) echo "$("$vm_lib_dir/fetch-kernel.sh")/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
+	full) "$vm_lib_dir/build-full-kernel.sh" ;;
 	*) die "unknown lane $1" ;;
 	esac
 }
