@@ -13,6 +13,8 @@
 #   the stock lane (Debian does not ship it).
 #   The lane's modules (vfio*, mdev, 9p, veth, sch_* ...) are already loaded;
 #   /lib/modules/$KREL has a modules.dep, so busybox modprobe works too.
+#   /lib/mockdev/guest-lib.sh: helpers for bash scripts (bind the edu
+#   functions to a driver, set devlink params); `. /lib/mockdev/guest-lib.sh`.
 # Last lines on the console: the kmemleak report (full lane) and
 #   MOCKDEV-GUEST-DONE rc=<exit code of run.sh>
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin

@@ -19,7 +19,8 @@
 # Contents: busybox-static with all its applets linked, the host's bash, ip,
 # tc and devlink (plus $VM_EXTRA_BINS, space separated, e.g. for a payload
 # that needs more host tools) with their shared libraries and the dynamic
-# loader, and /init = guest-init.sh. The image is an uncompressed newc cpio
+# loader, /init = guest-init.sh and /lib/mockdev/guest-lib.sh (helpers for
+# the payload's scripts). The image is an uncompressed newc cpio
 # (every kernel takes it, and the guest does not spend TCG time inflating
 # it), cached in $MOCKDEV_CACHE keyed by everything that goes into it.
 # $VM_EXTRA_MODULES (stock lane, space separated module names) adds modules.
@@ -70,7 +71,7 @@ esac
 key=$({
 	echo "$lane $krel $kdir $want_required $want_optional"
 	stat -c '%n %s %Y' "$kstamp" "$busybox" "${hostbins[@]}"
-	cat "$here/guest-init.sh" "$here/mkinitramfs.sh" | sha256sum
+	cat "$here/guest-init.sh" "$here/guest-lib.sh" "$here/mkinitramfs.sh" | sha256sum
 	for b in "${hostbins[@]}"; do ldd "$b" 2>/dev/null | sed "s/ (0x.*//" || true; done
 	if [ "$lane" = full ] && [ -f "$kdir/modules.order" ]; then
 		sed 's/\.o$/.ko/' "$kdir/modules.order" | (cd "$kdir" && xargs -r stat -c '%n %s %Y')
@@ -136,6 +137,8 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 : >"$root/etc/fstab"
 cp "$here/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
+mkdir -p "$root/usr/lib/mockdev"
+cp "$here/guest-lib.sh" "$root/usr/lib/mockdev/guest-lib.sh"
 
 # --- kernel modules ---
 mroot="$root/lib/modules/$krel"
