@@ -3,8 +3,10 @@
 # Build (or reuse) the initramfs for one VM lane and print its path.
 #
 #   mkinitramfs.sh stock [DEB_CACHE]   Debian's kernel: the modules the tests
-#                                      need are decompressed into the image and
-#                                      loaded by /init in dependency order.
+#                                      need and their dependencies (modprobe
+#                                      --show-depends) are decompressed into
+#                                      the image and loaded by /init in that
+#                                      order.
 #   mkinitramfs.sh full  [BUILD_DIR]   our own kernel (everything needed is
 #                                      built in); every module of the build is
 #                                      copied in, /init loads those of the list
@@ -72,6 +74,8 @@ key=$({
 	echo "$lane $krel $kdir $want_required $want_optional"
 	stat -c '%n %s %Y' "$kstamp" "$busybox" "${hostbins[@]}"
 	cat "$here/guest-init.sh" "$here/guest-lib.sh" "$here/mkinitramfs.sh" | sha256sum
+	# they choose the modules
+	stat -L -c '%n %s %Y' "$(command -v modprobe)" "$(command -v depmod)"
 	for b in "${hostbins[@]}"; do ldd "$b" 2>/dev/null | sed "s/ (0x.*//" || true; done
 	if [ "$lane" = full ] && [ -f "$kdir/modules.order" ]; then
 		sed 's/\.o$/.ko/' "$kdir/modules.order" | (cd "$kdir" && xargs -r stat -c '%n %s %Y')
@@ -141,38 +145,70 @@ mkdir -p "$root/usr/lib/mockdev"
 cp "$here/guest-lib.sh" "$root/usr/lib/mockdev/guest-lib.sh"
 
 # --- kernel modules ---
+# What /init loads, in which order, is what `modprobe --show-depends` says
+# (dependencies and soft dependencies first) for each wanted module, run
+# against a module tree with a modules.dep and without the host's
+# modprobe.d. stock: Debian ships no modules.dep, and the cached tree stays
+# as unpacked: depmod works on a view of it in $work/tree. full: every
+# module of the build is copied in first, so the image's own tree is it.
 mroot="$root/lib/modules/$krel"
-mkdir -p "$mroot"
-declare -A modpath=() # module name -> path relative to $mdir
+mkdir -p "$mroot" "$work/modprobe.d"
+case "$lane" in
+stock)
+	tree="$work/tree"
+	mkdir -p "$tree/lib/modules/$krel"
+	ln -s "$mdir/kernel" "$tree/lib/modules/$krel/kernel"
+	cp "$mdir/modules.order" "$tree/lib/modules/$krel/"
+	;;
+full)
+	tree="$root"
+	if [ -f "$kdir/modules.order" ]; then
+		while IFS= read -r f; do
+			f=${f%.o}.ko
+			[ -f "$kdir/$f" ] || die "$kdir/$f missing (modules not built?)"
+			mkdir -p "$mroot/kernel/${f%/*}"
+			cp "$kdir/$f" "$mroot/kernel/$f"
+		done <"$kdir/modules.order"
+	fi
+	(cd "$mroot" && find kernel -name '*.ko' | LC_ALL=C sort) >"$mroot/modules.order"
+	;;
+esac
+for f in modules.builtin modules.builtin.modinfo; do
+	if [ -f "$mdir/$f" ]; then cp "$mdir/$f" "$tree/lib/modules/$krel/"; fi
+done
+depmod -b "$tree" "$krel"
+
+# needs MODULE: the module files (relative to the module directory) that
+# loading MODULE takes, in load order, MODULE's last; nothing if it is
+# built in; fails if this kernel has no MODULE
+needs() {
+	local out
+	out=$(modprobe -d "$tree" -S "$krel" -C "$work/modprobe.d" --ignore-install \
+		--show-depends "$1" 2>/dev/null) || return 1
+	sed -n "s|^insmod $tree/lib/modules/$krel/\([^ ]*\).*|\1|p" <<<"$out"
+}
 declare -A seen=()
 order=()
-modname() { local n=${1##*/}; n=${n%.xz}; n=${n%.ko}; echo "${n//-/_}"; }
-# depth-first: dependencies (and "pre:" soft dependencies) first
-visit() {
-	local m=$1 f d deps sd
-	[ -n "${seen[$m]:-}" ] && return 0
-	seen[$m]=1
-	f=${modpath[$m]:-}
-	[ -n "$f" ] || return 0 # built in, or not built at all
-	deps=$(modinfo -F depends "$mdir/$f" | tr ',' ' ')
-	sd=$(modinfo -F softdep "$mdir/$f" | sed -n 's/.*pre:\(.*\)/\1/p' | sed 's/post:.*//')
-	for d in $deps $sd; do visit "${d//-/_}"; done
-	order+=("$f")
+# load "FILE<newline>FILE...": append to the load order what is not in it
+load() {
+	local f
+	while IFS= read -r f; do
+		{ [ -z "$f" ] || [ -n "${seen[$f]:-}" ]; } && continue
+		seen[$f]=1
+		order+=("$f")
+	done <<<"$1"
 }
-builtin_has() { grep -qE "/${1//_/[-_]}\.ko\$" "$mdir/modules.builtin" 2>/dev/null; }
+for m in $want_required; do
+	files=$(needs "$m") || die "module $m missing from $krel"
+	load "$files"
+done
+for m in $want_optional; do
+	files=$(needs "$m") || { log "note: $m not available in $krel"; continue; }
+	load "$files"
+done
 
 case "$lane" in
 stock)
-	while IFS= read -r f; do modpath[$(modname "$f")]=$f; done < <(cd "$mdir" && find kernel -name '*.ko*')
-	for m in $want_required; do
-		[ -n "${modpath[$m]:-}" ] || builtin_has "$m" || die "module $m missing from $mdir"
-		visit "$m"
-	done
-	for m in $want_optional; do
-		m=${m//-/_}
-		[ -n "${modpath[$m]:-}" ] || { builtin_has "$m" || log "note: $m not available in $krel"; continue; }
-		visit "$m"
-	done
 	for f in "${order[@]}"; do
 		mkdir -p "$mroot/${f%/*}"
 		case "$f" in
@@ -182,38 +218,30 @@ stock)
 		*) cp "$mdir/$f" "$mroot/$f" ;;
 		esac
 	done
+	order=("${order[@]%.xz}")
+	order=("${order[@]%.zst}")
+	order=("${order[@]%.gz}")
+	for f in modules.builtin modules.builtin.modinfo; do
+		if [ -f "$mdir/$f" ]; then cp "$mdir/$f" "$mroot/"; fi
+	done
+	# modules.dep for the guest's (busybox) modprobe
+	(cd "$mroot" && find kernel -name '*.ko' | LC_ALL=C sort) >"$mroot/modules.order"
+	depmod -b "$root" "$krel"
 	;;
 full)
-	if [ -f "$kdir/modules.order" ]; then
-		while IFS= read -r f; do
-			f=${f%.o}.ko
-			[ -f "$kdir/$f" ] || die "$kdir/$f missing (modules not built?)"
-			modpath[$(modname "$f")]=$f
-			mkdir -p "$mroot/kernel/${f%/*}"
-			cp "$kdir/$f" "$mroot/kernel/$f"
-		done <"$kdir/modules.order"
-		for m in $want_required $want_optional; do visit "${m//-/_}"; done
-	fi
 	if [ -f "$kdir/samples/vfio-mdev/mtty.ko" ]; then
 		mkdir -p "$root/lib/modules-extra"
 		cp "$kdir/samples/vfio-mdev/mtty.ko" "$root/lib/modules-extra/mtty.ko"
-		# whatever mtty needs (mdev, if it ended up modular) is loaded by /init
-		for d in $(modinfo -F depends "$kdir/samples/vfio-mdev/mtty.ko" | tr ',' ' '); do
-			visit "${d//-/_}"
-		done
+		# whatever mtty needs (mdev, if it ended up modular) is loaded
+		# by /init, mtty itself is not
+		files=$(needs mtty) || die "modprobe does not know mtty in $krel"
+		load "$(head -n -1 <<<"$files")"
 	else
 		log "warning: $kdir/samples/vfio-mdev/mtty.ko not built"
 	fi
-	order=("${order[@]/#/kernel/}")
 	;;
 esac
-for f in modules.builtin modules.builtin.modinfo; do
-	if [ -f "$mdir/$f" ]; then cp "$mdir/$f" "$mroot/"; fi
-done
-# modules.dep for the guest's (busybox) modprobe; load order for /init
-(cd "$mroot" && find kernel -name '*.ko' | LC_ALL=C sort) >"$mroot/modules.order"
-depmod -b "$root" "$krel"
-printf '%s\n' "${order[@]%.xz}" | sed '/^$/d' >"$mroot/mockdev-load-order"
+printf '%s\n' "${order[@]}" | sed '/^$/d' >"$mroot/mockdev-load-order"
 log "$lane initramfs: $(wc -l <"$mroot/mockdev-load-order") modules to load"
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$work/initramfs.cpio"
