@@ -16,6 +16,8 @@
 # boot too) when an entry overruns its budget.
 set -u
 cd "$(dirname "$0")" || exit 1
+# shellcheck source=../vm/guest-lib.sh
+. /lib/mockdev/guest-lib.sh
 mkdir -p state logs
 OVERHEAD=120
 DRV=mockdev-vfio-pci
@@ -49,21 +51,13 @@ poweroff_now() {
 	exit 1
 }
 
-edu_functions() {
-	local d
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] &&
-			echo "${d##*/}"
-	done
-}
-
 # The edu functions a test command needs: the first two on the root bus
 # (the tests take the first one or two in BDF order), and those behind the
 # bridges for mdv_topology_test. Binding all 11 costs about 20 s per load
 # under TCG with the debug kernel, most of each mutant's time.
 wanted_functions() {
 	local bdf parent roots=0
-	for bdf in $(edu_functions | sort); do
+	for bdf in $(guest_edu_functions); do
 		parent=$(basename "$(dirname "$(readlink -f "/sys/bus/pci/devices/$bdf")")")
 		if [[ "$parent" == pci* ]]; then
 			[ "$roots" -lt 2 ] || continue
@@ -76,27 +70,17 @@ wanted_functions() {
 }
 
 # Load module $1 and bind the edu functions the test commands $2 need (the
-# others get no driver_override, so they stay unbound); 0 if all of them
-# are bound, 1 if insmod fails, 2 if one is not bound.
+# others stay unbound: their driver_override is cleared before insmod, so
+# that it probes none of them); 0 if all of them are bound, 1 if insmod
+# fails, 2 if one is not bound.
 load() {
-	local bdf d drvname want
+	local want
 	want=$(wanted_functions "$2" | tr '\n' ' ')
-	for bdf in $(edu_functions); do
-		d=/sys/bus/pci/devices/$bdf
-		[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
-		if [[ " $want " == *" $bdf "* ]]; then
-			echo "$DRV" >"$d/driver_override"
-		else
-			echo >"$d/driver_override"
-		fi
-	done
+	# shellcheck disable=SC2046 # one address a line
+	guest_edu_bind '' $(guest_edu_functions)
 	insmod "$1" state_size_mb=1 || return 1
-	for bdf in $want; do
-		d=/sys/bus/pci/devices/$bdf
-		[ -e "$d/driver" ] || echo "$bdf" >/sys/bus/pci/drivers_probe
-		drvname=$(readlink "$d/driver" 2>/dev/null)
-		[ "${drvname##*/}" = "$DRV" ] || return 2
-	done
+	# shellcheck disable=SC2086
+	guest_edu_bind "$DRV" $want || return 2
 	echo "bound: $want"
 }
 
