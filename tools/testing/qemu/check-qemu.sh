@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # make check-qemu: the real client. QEMU 10 (Debian trixie, in a root
 # filesystem made by mkroot.sh) runs inside an outer test guest and
-# live-migrates a small VM that has a mockdev-vfio-pci device assigned.
+# live-migrates a small VM that has a mockdev-vfio-pci device assigned:
+# guest-qemu.sh (the outer guest's run.sh) prepares the driver and the
+# root, qemu_migration.py (in the root's python3) drives QEMU over QMP.
 #
 #   QEMU_LANES="full stock"  which outer kernels to boot:
 #     full   the full-lane kernel (IOMMUFD: DMA logging reports work);
@@ -41,6 +43,7 @@ for lane in $lanes; do
 	cp "$(build_module "$kdir" "$build/$lane/obj")" "$payload/"
 	cp "$build/inner.elf" "$build/mdv_memcmp" "$payload/"
 	cp "$here/guest-qemu.sh" "$payload/run.sh"
+	cp "$here/qemu_migration.py" "$payload/"
 
 	log "check-qemu $lane: booting the outer guest"
 	set +e

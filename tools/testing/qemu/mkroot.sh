@@ -3,7 +3,8 @@
 # Build (or reuse) the Debian trixie root filesystem that carries QEMU 10
 # into the outer test guest, and print its path. The host stays on
 # bookworm (QEMU 7.2); only this directory tree is trixie. It is shared
-# with the guest read-only over 9p and entered with chroot there.
+# with the guest read-only over 9p and entered with chroot there, where
+# its python3 runs qemu_migration.py, the QMP client.
 #
 #   mkroot.sh          -> $MOCKDEV_CACHE/trixie-<key>
 #
@@ -16,11 +17,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../vm/lib.sh"
 
 suite=trixie
-pkgs=qemu-system-x86,busybox,socat
+pkgs=qemu-system-x86,busybox,python3
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 key=$(echo "$suite $pkgs" | sha256sum | cut -c1-12)
 root="$MOCKDEV_CACHE/$suite-$key"
-if [ -x "$root/usr/bin/qemu-system-x86_64" ] && [ -e "$root/.done" ]; then
+if [ -x "$root/usr/bin/qemu-system-x86_64" ] && [ -x "$root/usr/bin/python3" ] &&
+	[ -e "$root/.done" ]; then
 	echo "$root"
 	exit 0
 fi
@@ -34,6 +36,7 @@ debootstrap --variant=minbase --include="$pkgs" "$suite" "$tmp" "$mirror" >"$tmp
 rm -f "$tmp.log"
 # no package caches and no devices: the guest binds its own /dev
 rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*_Packages
+[ -x "$tmp/usr/bin/python3" ] || die "debootstrap left no python3 in $tmp"
 "$tmp/usr/bin/qemu-system-x86_64" --version >/dev/null 2>&1 ||
 	log "note: trixie's QEMU cannot run on this host (fine: it runs in the guest)"
 touch "$tmp/.done"
