@@ -33,6 +33,9 @@ gcc -m32 -c -o "$build/inner.o" "$here/inner.S"
 ld -m elf_i386 -N -Ttext=0x100000 -e _start --no-warn-rwx-segments \
 	-o "$build/inner.elf" "$build/inner.o"
 gcc -O2 -Wall -Wextra -Werror -static -o "$build/mdv_memcmp" "$here/mdv_memcmp.c"
+# the QMP client runs in the guest: a syntax error should not cost a boot
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' \
+	"$here/qemu_migration.py"
 
 rc=0 lines=()
 for lane in $lanes; do
