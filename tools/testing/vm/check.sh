@@ -49,7 +49,7 @@ for lane in $LANES; do
 	cp "$(build_module "$kdir" "$obj")" "$payload/"
 	cp "$build"/tests/* "$payload/tests/"
 	cp "$here/guest-tests.sh" "$payload/run.sh"
-	cp "$here/conformance.sh" "$payload/"
+	cp "$here/conformance.sh" "$here/tap.sh" "$payload/"
 
 	log "lane $lane: booting"
 	set +e
@@ -63,7 +63,7 @@ for lane in $LANES; do
 		lrc=1
 	fi
 	summary+=("$line")
-	read -r p f s < <(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+	read -r p f s < <("$here/tap.sh" numbers "$line")
 	if [ "$p" = 0 ]; then
 		echo "lane $lane: no test passed (every test skipped?)"
 		f=$((f + 1)) lrc=1
@@ -108,7 +108,7 @@ if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ]; then
 	[ ${#qlines[@]} -gt 0 ] || { qlines=("lane qemu: 0 passed, 1 failed, 0 skipped"); qrc=1; }
 	for line in "${qlines[@]}"; do
 		summary+=("$line")
-		read -r p f s < <(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+		read -r p f s < <("$here/tap.sh" numbers "$line")
 		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	done
 	[ "$qrc" = 0 ] || rc=1
@@ -117,8 +117,8 @@ fi
 echo
 # figures the reliability and conformance tests print, as they printed them
 for lane in $LANES; do
-	grep -aE '^(fuzz|faults|stream-fuzz|conformance [^:]+|# dma exactness[^:]*): ' \
-		"$build/$lane/result.log" 2>/dev/null |
+	[ -f "$build/$lane/result.log" ] || continue
+	"$here/tap.sh" figures "$build/$lane/result.log" |
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done
 grep -aE '^qemu-migration' "$build/qemu.log" 2>/dev/null | awk '!seen[$0]++' || true
