@@ -53,7 +53,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define CHUNK (1024 * 1024)
@@ -114,8 +115,8 @@ struct ram_result {
 
 static struct {
 	int ndev;
-	struct mdv_dev dev[MDV_MAX_DEVS];
-	int fd[MDV_MAX_DEVS];
+	struct vmig_dev dev[VMIG_MAX_DEVS];
+	int fd[VMIG_MAX_DEVS];
 	bool parallel;
 	bool initial_data;
 	int sock;
@@ -143,7 +144,7 @@ static void fail(const char *what, int err)
 
 static double now(void)
 {
-	return mdv_now();
+	return vmig_now();
 }
 
 /* ----- wire ----- */
@@ -249,7 +250,7 @@ static void ram_log_stop(void)
 	int i;
 
 	for (i = 0; i < ram.nlogging; i++)
-		mdv_log_stop(&g.dev[i]);
+		vmig_log_stop(&g.dev[i]);
 	ram.nlogging = 0;
 }
 
@@ -265,7 +266,7 @@ static void ram_log_stop(void)
  */
 static int ram_setup_src(void)
 {
-	struct mdv_range r = { RAM_IOVA, ram.len };
+	struct vmig_range r = { RAM_IOVA, ram.len };
 	uint64_t ps;
 	int i, ret;
 
@@ -273,20 +274,20 @@ static int ram_setup_src(void)
 	if (!ram.bitmap)
 		return -ENOMEM;
 	for (i = 0; i < g.ndev; i++) {
-		ret = mdv_map(&g.dev[i], ram.buf, ram.len, RAM_IOVA);
+		ret = vmig_map(&g.dev[i], ram.buf, ram.len, RAM_IOVA);
 		if (ret) {
 			fail("mapping guest RAM", ret);
 			return ret;
 		}
 		ram.nmapped++;
-		ret = mdv_bus_master(&g.dev[i]);
+		ret = vmig_bus_master(&g.dev[i]);
 		if (ret)
 			return ret;
 	}
 	for (i = 0; i < g.ndev; i++) {
 		/* the device may track coarser; reports are asked at 4 KiB */
 		ps = RAM_PAGE;
-		ret = mdv_log_start(&g.dev[i], &r, 1, &ps);
+		ret = vmig_log_start(&g.dev[i], &r, 1, &ps);
 		if (ret == -ENOTTY) {
 			ram.log_err = ret;
 			ram_log_stop();
@@ -308,7 +309,7 @@ static void ram_teardown(void)
 
 	ram_log_stop();
 	for (i = 0; i < ram.nmapped; i++)
-		mdv_unmap(&g.dev[i], ram.len, RAM_IOVA);
+		vmig_unmap(&g.dev[i], ram.len, RAM_IOVA);
 	ram.nmapped = 0;
 	if (ram.buf != MAP_FAILED)
 		munmap(ram.buf, ram.len);
@@ -350,8 +351,8 @@ static int64_t ram_sync(void)
 
 	memset(ram.bitmap, 0, (ram.npages + 63) / 64 * 8);
 	for (i = 0; i < g.ndev; i++) {
-		ret = mdv_log_report(&g.dev[i], RAM_IOVA, ram.len, RAM_PAGE,
-				     ram.bitmap);
+		ret = vmig_log_report(&g.dev[i], RAM_IOVA, ram.len, RAM_PAGE,
+				      ram.bitmap);
 		if (ret) {
 			fail("DMA_LOGGING_REPORT", ret);
 			return ret;
@@ -384,15 +385,15 @@ static void *arc_thread(void *arg)
 {
 	struct arc_job *j = arg;
 
-	j->ret = mdv_set_state(&g.dev[j->i], j->state, &j->fd);
+	j->ret = vmig_set_state(&g.dev[j->i], j->state, &j->fd);
 	return NULL;
 }
 
 /* Move every device to @state; data FDs returned go to g.fd[]. */
 static int set_all(uint32_t state, double *took)
 {
-	struct arc_job job[MDV_MAX_DEVS];
-	pthread_t th[MDV_MAX_DEVS];
+	struct arc_job job[VMIG_MAX_DEVS];
+	pthread_t th[VMIG_MAX_DEVS];
 	double t = now();
 	int i, ret = 0;
 
@@ -440,7 +441,7 @@ static int dst_abort(int err)
 	close_fds();
 	/* "to abort a RESUMING session the device must be reset" */
 	for (i = 0; i < g.ndev; i++)
-		mdv_reset(&g.dev[i]);
+		vmig_reset(&g.dev[i]);
 	send_msg(MSG_ABORT, 0, &err, sizeof(err));
 	return 1;
 }
@@ -448,7 +449,7 @@ static int dst_abort(int err)
 static int run_dst(void)
 {
 	struct done_info done = {};
-	bool ended[MDV_MAX_DEVS] = {};
+	bool ended[VMIG_MAX_DEVS] = {};
 	double t_dev = 0, t;
 	uint8_t *buf = malloc(CHUNK);
 	int nended = 0, nverified = 0, ok = 1, i, ret;
@@ -573,7 +574,7 @@ static int run_dst(void)
 			if (m.dev >= (uint32_t)g.ndev || m.len != 8 ||
 			    xfer(g.sock, &digest, 8, false))
 				return dst_abort(-EPROTO);
-			if (mdv_digest(g.dev[m.dev].bdf) != digest)
+			if (mdvt_digest(g.dev[m.dev].bdf) != digest)
 				ok = 0;
 			if (++nverified < g.ndev)
 				break;
@@ -589,7 +590,7 @@ static int run_dst(void)
 			fprintf(stderr, "mdv_migrate: source aborted\n");
 			close_fds();
 			for (i = 0; i < g.ndev; i++)
-				mdv_reset(&g.dev[i]);
+				vmig_reset(&g.dev[i]);
 			return 1;
 		default:
 			return dst_abort(-EPROTO);
@@ -674,7 +675,7 @@ static int64_t pump(int i, uint8_t *buf, bool precopy, double *read_s)
 
 static int run_src(struct src_stats *st, int max_rounds)
 {
-	bool acked[MDV_MAX_DEVS] = {}, sent_init[MDV_MAX_DEVS] = {};
+	bool acked[VMIG_MAX_DEVS] = {}, sent_init[VMIG_MAX_DEVS] = {};
 	bool acks_done, ram_done = true;
 	uint8_t *buf = calloc(1, CHUNK);
 	uint64_t init, dirty, digest;
@@ -724,7 +725,7 @@ static int run_src(struct src_stats *st, int max_rounds)
 				if (n < 0)
 					return src_abort(n);
 				st->precopy_bytes += n;
-				ret = mdv_precopy_info(g.fd[i], &init, &dirty);
+				ret = vmig_precopy_info(g.fd[i], &init, &dirty);
 				if (ret)
 					return src_abort(ret);
 				if (!init && !sent_init[i]) {
@@ -821,7 +822,7 @@ static int run_src(struct src_stats *st, int max_rounds)
 				(unsigned long)rr.hash);
 	}
 	for (i = 0; i < g.ndev; i++) {
-		digest = mdv_digest(g.dev[i].bdf);
+		digest = mdvt_digest(g.dev[i].bdf);
 		send_msg(MSG_VERIFY, i, &digest, sizeof(digest));
 	}
 	if (recv_msg(&m) || m.type != MSG_VERIFIED ||
@@ -969,9 +970,9 @@ int main(int argc, char **argv)
 	if (src && ram.len)
 		ram.setup_err = ram_alloc(true);
 	copy = strdup(devs);
-	for (tok = strtok_r(copy, ",", &save); tok && g.ndev < MDV_MAX_DEVS;
+	for (tok = strtok_r(copy, ",", &save); tok && g.ndev < VMIG_MAX_DEVS;
 	     tok = strtok_r(NULL, ",", &save)) {
-		ret = mdv_open(&g.dev[g.ndev], tok, MDV_MODE_CONTAINER);
+		ret = vmig_open(&g.dev[g.ndev], tok, VMIG_MODE_CONTAINER);
 		if (ret) {
 			fail(tok, ret);
 			return 1;
@@ -1042,7 +1043,7 @@ int main(int argc, char **argv)
 	ram_teardown();
 	free(st.ram_round_pages);
 	for (i = 0; i < g.ndev; i++)
-		mdv_close(&g.dev[i]);
+		vmig_close(&g.dev[i]);
 	close(g.sock);
 	return ret;
 }

@@ -19,7 +19,6 @@ top=$(cd "$here/../../.." && pwd)
 . "$here/lib.sh"
 LANES=${LANES:-stock full}
 build="$top/build"
-st="$top/tools/testing/selftests/vfio/mockdev"
 
 bash "$here/deps.sh"
 cache=$("$here/fetch-kernel.sh")
@@ -29,15 +28,12 @@ hdr=$(uapi_headers "$src")
 
 [ -n "${SKIP_LINT:-}" ] || bash "$here/lint.sh"
 
-rm -rf "$build/tests" "$build/qemu.log"
-mkdir -p "$build/tests"
-make -s -C "$st" OUTPUT="$build/tests" KHDR_INCLUDES="-isystem $hdr/include" \
-	KSFT_DIR="$src/tools/testing/selftests"
-cp "$st/settings" "$build/tests/"
-make -s -C "$top/tools/mdv-migrate" OUTPUT="$build/tests" \
-	KHDR_INCLUDES="-isystem $hdr/include"
-cp "$top/tools/mdv-migrate/mdv_migrate_test.sh" "$build/tests/mdv_migrate_test"
-cp "$top/tools/mdv-migrate/demo.sh" "$build/tests/demo.sh"
+# the kselftests and the engine, as a kselftest install (run_kselftest.sh,
+# kselftest-list.txt, vfio/migration/, vfio/mockdev/) in $build/tests
+rm -rf "$build/tests" "$build/ksft" "$build/qemu.log"
+make -s -C "$top/tools/testing/selftests" O="$build/ksft" \
+	KSFT_INSTALL_PATH="$build/tests" KHDR_INCLUDES="-isystem $hdr/include" \
+	KSFT_SRC="$src/tools/testing/selftests" install >/dev/null
 
 pass=0 fail=0 skip=0 rc=0 summary=()
 for lane in $LANES; do
@@ -47,7 +43,7 @@ for lane in $LANES; do
 	rm -rf "$payload"
 	mkdir -p "$payload/tests"
 	cp "$(build_module "$kdir" "$obj")" "$payload/"
-	cp "$build"/tests/* "$payload/tests/"
+	cp -r "$build"/tests/. "$payload/tests/"
 	cp "$here/guest-tests.sh" "$payload/run.sh"
 	cp "$here/conformance.sh" "$here/tap.sh" "$payload/"
 

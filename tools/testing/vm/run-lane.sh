@@ -69,7 +69,9 @@ full)
 	;;
 esac
 [ -f "$kernel" ] || die "kernel $kernel missing"
-initrd=$("$here/mkinitramfs.sh" "$lane" "$kdir")
+# run_kselftest.sh's runner calls /usr/bin/timeout --foreground, which
+# busybox's timeout does not take: the host's (coreutils) goes in instead
+initrd=$(VM_EXTRA_BINS="timeout ${VM_EXTRA_BINS:-}" "$here/mkinitramfs.sh" "$lane" "$kdir")
 
 accel=${ACCEL:-tcg}
 if [ "$accel" = kvm ] && [ ! -w /dev/kvm ]; then
