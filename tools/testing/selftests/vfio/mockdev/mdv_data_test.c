@@ -17,9 +17,10 @@
 #include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
-#define END_BYTES (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_end))
-#define DIRTY_PAGE_BYTES (8 + 4096)
-#define DIRTY_REC_OVERHEAD (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_dirty))
+/* record sizes: include/mockdev/mdv_stream.h; the mock's page is 4 KiB */
+#define PG 4096
+#define DIRTY_REC_OVERHEAD MDV_DIRTY_BYTES(0, PG)
+#define DIRTY_PAGE_BYTES (MDV_DIRTY_BYTES(1, PG) - MDV_DIRTY_BYTES(0, PG))
 
 FIXTURE(data) {
 	char bdf[2][VMIG_NAME_LEN];
@@ -185,7 +186,7 @@ TEST_F(data, precopy_counters_exact_when_idle)
 	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
-	EXPECT_EQ(size - END_BYTES, init);
+	EXPECT_EQ(size - MDV_END_BYTES, init);
 	EXPECT_EQ(0, dirty);
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	prev = init;
@@ -203,11 +204,11 @@ TEST_F(data, precopy_counters_exact_when_idle)
 	EXPECT_EQ(-1, read(sfd, buf, sizeof(buf)));
 	EXPECT_EQ(ENOMSG, errno);
 	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
-	EXPECT_EQ(END_BYTES, size);
+	EXPECT_EQ(MDV_END_BYTES, size);
 
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
 	n = vmig_pipe(sfd, dfd, 4096, 0, false);
-	EXPECT_EQ((int64_t)END_BYTES, n);
+	EXPECT_EQ((int64_t)MDV_END_BYTES, n);
 	/* the true end: 0, and it stays 0 */
 	EXPECT_EQ(0, read(sfd, buf, sizeof(buf)));
 	close(sfd);
@@ -238,7 +239,7 @@ TEST_F(data, precopy_dirty_grows_drains_and_travels)
 	EXPECT_EQ(0, init);
 	k = (dirty - DIRTY_REC_OVERHEAD) / DIRTY_PAGE_BYTES;
 	EXPECT_TRUE(k >= 1 && k <= 10);
-	EXPECT_EQ(DIRTY_REC_OVERHEAD + k * DIRTY_PAGE_BYTES, dirty);
+	EXPECT_EQ(MDV_DIRTY_BYTES(k, PG), dirty);
 
 	/* a running device keeps dirtying */
 	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "50"));
@@ -404,7 +405,7 @@ static void read_step(struct __test_metadata *_metadata,
 		       (unsigned long)init, (unsigned long)d,
 		       (unsigned long)*initial, (unsigned long)*dirty);
 	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
-	ASSERT_EQ(init + d + END_BYTES, size);
+	ASSERT_EQ(init + d + MDV_END_BYTES, size);
 	*initial = init;
 	*dirty = d;
 }
@@ -444,7 +445,7 @@ TEST_F(data, counters_exact_mid_record)
 
 	/* END in 3-byte reads */
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
-	EXPECT_EQ((int64_t)END_BYTES, vmig_pipe(sfd, dfd, 3, 0, false));
+	EXPECT_EQ((int64_t)MDV_END_BYTES, vmig_pipe(sfd, dfd, 3, 0, false));
 	close(sfd);
 	close(dfd);
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));

@@ -49,7 +49,12 @@
 
 #define S(x) VFIO_DEVICE_STATE_##x
 
-/* The stream format, as Documentation/mockdev-vfio-pci.rst states it */
+/*
+ * The stream format, as Documentation/mockdev-vfio-pci.rst states it. On
+ * purpose not mdv_stream.h's MDV_*_BYTES() helpers, which the driver uses:
+ * the model is an independent oracle, its own arithmetic from the text; the
+ * asserts below only check that both agree on the structures' sizes.
+ */
 #define PG		4096ULL
 #define REC_HDR		16ULL
 #define HEADER_BYTES	(REC_HDR + 32)
