@@ -38,6 +38,17 @@ tc -n mdvsrc qdisc add dev mdv0 root tbf rate "$RATE" burst 256kb latency 100ms
 tc -n mdvdst qdisc add dev mdv1 root tbf rate "$RATE" burst 256kb latency 100ms
 echo "# link: veth between netns mdvsrc and mdvdst, tc tbf $RATE"
 
+# ip netns exec mounts the namespace's own sysfs over /sys, which hides
+# debugfs, where the engine's mockdev verification hook reads each device's
+# digest: mount it again there (ip netns exec runs in a mount namespace of
+# its own, so the guest's mounts stay as they are).
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" sh -c \
+		'mount -t debugfs debugfs /sys/kernel/debug && exec "$@"' sh "$@"
+}
+
 port=7700
 # run N [flags...]: one migration of the first N source devices
 run() {
@@ -46,8 +57,8 @@ run() {
 	s=$(IFS=,; echo "${src[*]:0:$n}")
 	d=$(IFS=,; echo "${dst[*]:0:$n}")
 	port=$((port + 1))
-	ip netns exec mdvdst ./mdv_migrate dst --listen $port --devs "$d" "$@" &
-	ip netns exec mdvsrc ./mdv_migrate src --connect 10.77.0.2:$port --devs "$s" "$@" |
+	in_ns mdvdst ./mdv_migrate dst --listen $port --devs "$d" "$@" &
+	in_ns mdvsrc ./mdv_migrate src --connect 10.77.0.2:$port --devs "$s" "$@" |
 		tee /dev/stderr | grep '^result:' || true
 	wait
 }

@@ -28,18 +28,11 @@ trap 'rm -f "$out"' EXIT
 # open forever.
 VFIO_MIG_DEVS="$*" timeout -s KILL "${CONF_TIMEOUT:-900}" "$bin" >"$out" 2>&1
 if [ -n "$peer" ]; then sed "s/^/# $drv: /" "$out"; else cat "$out"; fi
-plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$out" | head -1)
-p=$(grep -cE '^ok [0-9]+ ' "$out" | tr -d ' ')
-s=$(grep -cE '^(not )?ok [0-9]+ .*# SKIP' "$out" | tr -d ' ')
-f=$(grep -E '^not ok [0-9]+ ' "$out" | grep -vc '# SKIP' | tr -d ' ')
-p=$((p - $(grep -cE '^ok [0-9]+ .*# SKIP' "$out")))
-seen=$(grep -cE '^(not )?ok [0-9]+ ' "$out")
-nr=0
-if [ -n "$plan" ] && [ "$seen" -lt "$plan" ]; then
-	nr=$((plan - seen))
+read -r p f s nr < <("$(dirname "$0")/tap.sh" counts "$out")
+if [ "$nr" -gt 0 ]; then
 	echo "# conformance $drv: $nr tests never ran (the run was stopped)"
 fi
 echo "conformance $drv: $p passed, $f failed, $s skipped, $nr not reached"
-grep -E '^not ok [0-9]+ ' "$out" | grep -v '# SKIP' |
+"$(dirname "$0")/tap.sh" failed "$out" |
 	sed -E "s/^not ok [0-9]+ /# conformance $drv failed: /"
 [ "$f" = 0 ] && [ "$nr" = 0 ]

@@ -1,8 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the guest as /payload/run.sh: loads the driver, binds every
-# QEMU edu function (1234:11e8) to it through driver_override, and runs each
-# kselftest binary. TAP goes to stdout; the host counts it.
+# QEMU edu function (1234:11e8) to it through driver_override, and runs the
+# kselftests with the kernel's run_kselftest.sh from tests/ (a kselftest
+# install: make -C tools/testing/selftests install), then the conformance
+# suite against two of our devices. TAP goes to stdout; the host counts it
+# (tap.sh).
+#
+#   MDV_TESTS="mdv_dirty_test ..."   only these tests of vfio/mockdev, and no
+#                                    conformance run
+#   MDV_RUN=conformance|peer|bench|demo   see check.sh
 set -u
 cd "$(dirname "$0")"
 echo "# guest kernel $(uname -r), lane ${LANE:-?}"
@@ -33,7 +40,7 @@ for d in /sys/bus/pci/devices/*; do
 done
 echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
 # Tests pick functions by topology (root bus, behind a bridge, with a reset;
-# mdv_lib.h), so a function left unbound silently shrinks what they cover.
+# mdvt.h), so a function left unbound silently shrinks what they cover.
 bind_rc=0 unbound=
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
@@ -81,13 +88,13 @@ conformance() {
 		done
 	done
 	# mockdev-vfio-pci must pass everything: its TAP counts
-	./conformance.sh tests/vfio_mig_conformance_test $pair || rc=1
+	./conformance.sh tests/vfio/migration/vfio_mig_conformance_test $pair || rc=1
 }
 # The peer runs in a guest boot of its own (MDV_RUN=peer): the upstream
 # sample can oops, and that must neither fail nor disturb our lane.
 peer() {
 	if mtty_up; then
-		CONF_TIMEOUT=150 ./conformance.sh --peer tests/vfio_mig_conformance_test \
+		CONF_TIMEOUT=150 ./conformance.sh --peer tests/vfio/migration/vfio_mig_conformance_test \
 			"${mtty_uuids[@]}"
 		mtty_down
 	else
@@ -112,28 +119,34 @@ fi
 
 if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
 	if [ "$MDV_RUN" = bench ]; then
-		./tests/mdv_bench "${MDV_BENCH_MB:-1024}"
+		./tests/vfio/mockdev/mdv_bench "${MDV_BENCH_MB:-1024}"
 	else
 		echo "TAP version 13"
 		echo "1..1"
-		./tests/demo.sh
+		./tests/vfio/mockdev/demo.sh
 	fi
 	rc=$?
 	rmmod mockdev_vfio_pci
 	exit $rc
 fi
 
-timeout=$(sed -n 's/^timeout=//p' tests/settings 2>/dev/null)
 rc=$((bind_rc | param_rc))
-for t in tests/*_test; do
-	[ -n "${MDV_TESTS:-}" ] && ! [[ " $MDV_TESTS " == *" ${t##*/} "* ]] && continue
-	[ "${t##*/}" = vfio_mig_conformance_test ] && continue
-	echo "# selftests: vfio/mockdev: ${t##*/}"
-	timeout "${timeout:-1800}" "./$t" || rc=1
-done
+# The suites, through the kernel's runner: each binary's TAP nested under
+# its "ok N selftests: vfio/mockdev: BINARY" line, with the collection's
+# settings timeout. Its exit status says nothing: the TAP does.
+sel=(-c vfio/mockdev)
+if [ -n "${MDV_TESTS:-}" ]; then
+	sel=()
+	for t in $MDV_TESTS; do
+		sel+=(-t "vfio/mockdev:$t")
+	done
+fi
+./tests/run_kselftest.sh "${sel[@]}" || rc=1
 
+# The conformance suite needs two devices set alike and a run it can kill
+# (conformance.sh): run directly, its TAP at the top level
 if [ -z "${MDV_TESTS:-}" ]; then
-	echo "# selftests: vfio/mockdev: vfio_mig_conformance_test"
+	echo "# selftests: vfio/migration: vfio_mig_conformance_test"
 	conformance
 fi
 

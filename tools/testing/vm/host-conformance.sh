@@ -12,7 +12,6 @@ src="$cache/src/linux-source-6.12"
 hdr=$(uapi_headers "$src")
 out="$top/build/conformance"
 mkdir -p "$out"
-make -s -C "$top/tools/testing/selftests/vfio/mockdev" OUTPUT="$out" \
-	KHDR_INCLUDES="-isystem $hdr/include" \
-	KSFT_DIR="$src/tools/testing/selftests" "$out/vfio_mig_conformance_test"
-exec "$here/conformance.sh" "$out/vfio_mig_conformance_test" "$@"
+make -s -C "$top/tools/testing/selftests" TARGETS=vfio/migration O="$out" \
+	KHDR_INCLUDES="-isystem $hdr/include" KSFT_SRC="$src/tools/testing/selftests"
+exec "$here/conformance.sh" "$out/vfio/migration/vfio_mig_conformance_test" "$@"

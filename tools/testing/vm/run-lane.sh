@@ -10,7 +10,7 @@
 # PAYLOAD_DIR is shared read-write with the guest over 9p and mounted at
 # /payload; the guest runs `bash ./run.sh` there (see guest-init.sh for the
 # environment it gets) and expects TAP on its output. Written there:
-#   run.log            run.sh's stdout+stderr (TAP is counted from this)
+#   run.log            run.sh's stdout+stderr (TAP, counted by tap.sh)
 #   console-LANE.log   the whole serial console (kernel log + run.sh output)
 #   dmesg-LANE.log     the guest's dmesg at the end
 #
@@ -69,7 +69,9 @@ full)
 	;;
 esac
 [ -f "$kernel" ] || die "kernel $kernel missing"
-initrd=$("$here/mkinitramfs.sh" "$lane" "$kdir")
+# run_kselftest.sh's runner calls /usr/bin/timeout --foreground, which
+# busybox's timeout does not take: the host's (coreutils) goes in instead
+initrd=$(VM_EXTRA_BINS="timeout ${VM_EXTRA_BINS:-}" "$here/mkinitramfs.sh" "$lane" "$kdir")
 
 accel=${ACCEL:-tcg}
 if [ "$accel" = kvm ] && [ ! -w /dev/kvm ]; then
@@ -159,13 +161,8 @@ else
 	rrc=${done_line##*=}
 fi
 
-read -r p f s < <(tr -d '\r' 2>/dev/null <"$payload/run.log" | awk '
-	/^(not )?ok [0-9]+/ {
-		if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) s++
-		else if ($0 ~ /^not ok/) f++
-		else p++
-	}
-	END { printf "%d %d %d\n", p, f, s }')
+read -r p f s _ < <("$here/tap.sh" counts "$payload/run.log" 2>/dev/null ||
+	echo 0 0 0 0)
 
 # A skip is only as good as its reason: each lane lists the reasons it
 # may skip for (skips-LANE.txt, one extended regex a line), and a skip for
@@ -173,8 +170,7 @@ read -r p f s < <(tr -d '\r' 2>/dev/null <"$payload/run.log" | awk '
 # failure. A peer run (LANE_LABEL) judges a foreign device: not checked.
 allowed="$here/skips-$lane.txt"
 if [ -z "${LANE_LABEL:-}" ] && [ -f "$payload/run.log" ]; then
-	unexpected=$(tr -d '\r' <"$payload/run.log" |
-		grep -aE '^ok [0-9]+ .*#[ \t]*[Ss][Kk][Ii][Pp]' |
+	unexpected=$("$here/tap.sh" skips "$payload/run.log" |
 		grep -avEf <(grep -vE '^(#|$)' "$allowed" 2>/dev/null || echo '^$') || true)
 	if [ -n "$unexpected" ]; then
 		n_unexp=$(printf '%s\n' "$unexpected" | wc -l)

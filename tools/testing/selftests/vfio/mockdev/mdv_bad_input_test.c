@@ -16,7 +16,8 @@
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define HDR sizeof(struct mdv_rec_hdr)
@@ -25,8 +26,8 @@
 #define IMAGE_REC (HDR + sizeof(struct mdv_rec_image) + MDV_IMAGE_PAGES * 4096)
 
 FIXTURE(bad) {
-	char bdf[2][MDV_NAME_LEN];
-	struct mdv_dev src, dst;
+	char bdf[2][VMIG_NAME_LEN];
+	struct vmig_dev src, dst;
 	uint8_t *stream;
 	int64_t len;
 	uint64_t src_digest, dst_pristine;
@@ -34,40 +35,40 @@ FIXTURE(bad) {
 
 FIXTURE_SETUP(bad)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	int i, fd;
 
 	self->src.fd = -1;
 	self->dst.fd = -1;
 	self->stream = NULL;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 2)
 		SKIP(return, "need two functions bound to mockdev-vfio-pci");
 	for (i = 0; i < 2; i++) {
 		snprintf(self->bdf[i], sizeof(self->bdf[i]), "%s", bdfs[i]);
-		ASSERT_EQ(0, mdv_param(bdfs[i], "p2p", "true"));
-		ASSERT_EQ(0, mdv_param(bdfs[i], "precopy", "true"));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "state_size_mb", 2));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dirty_rate", 0));
+		ASSERT_EQ(0, mdvt_param(bdfs[i], "p2p", "true"));
+		ASSERT_EQ(0, mdvt_param(bdfs[i], "precopy", "true"));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "state_size_mb", 2));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "dirty_rate", 0));
 	}
-	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
-	self->dst_pristine = mdv_digest(self->bdf[1]);
+	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
+	self->dst_pristine = mdvt_digest(self->bdf[1]);
 	/* a valid 2 MiB stream: HEADER META IMAGE IMAGE END */
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
-	self->len = mdv_read_stream(fd, &self->stream);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
+	self->len = vmig_read_stream(fd, &self->stream);
 	close(fd);
 	ASSERT_EQ(HEADER_REC + META_REC + 2 * IMAGE_REC + HDR +
 		  sizeof(struct mdv_rec_end), self->len);
-	self->src_digest = mdv_digest(self->bdf[0]);
+	self->src_digest = mdvt_digest(self->bdf[0]);
 }
 
 FIXTURE_TEARDOWN(bad)
 {
 	free(self->stream);
 	if (self->src.fd >= 0)
-		mdv_close(&self->src);
+		vmig_close(&self->src);
 	if (self->dst.fd >= 0)
-		mdv_close(&self->dst);
+		vmig_close(&self->dst);
 }
 
 /*
@@ -83,22 +84,22 @@ static int load(struct __test_metadata *_metadata, FIXTURE_DATA(bad) *self,
 	int fd, ret;
 	int64_t n;
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
-	n = mdv_write_all(fd, buf, len, 100000);
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &fd));
+	n = vmig_write_all(fd, buf, len, 100000);
 	*werr = n < 0 ? (int)-n : 0;
-	ret = mdv_set_state(&self->dst, S(RUNNING), NULL);
-	ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+	ret = vmig_set_state(&self->dst, S(RUNNING), NULL);
+	ASSERT_EQ(0, vmig_get_state(&self->dst, &st));
 	if (ret) {
 		EXPECT_EQ(S(ERROR), st);
 		EXPECT_EQ(-1, write(fd, buf, 1));
 		EXPECT_EQ(ENODEV, errno);
-		ASSERT_EQ(0, mdv_reset(&self->dst));
-		ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+		ASSERT_EQ(0, vmig_reset(&self->dst));
+		ASSERT_EQ(0, vmig_get_state(&self->dst, &st));
 		EXPECT_EQ(S(RUNNING), st);
-		EXPECT_EQ(self->dst_pristine, mdv_digest(self->bdf[1]));
+		EXPECT_EQ(self->dst_pristine, mdvt_digest(self->bdf[1]));
 	} else {
 		EXPECT_EQ(S(RUNNING), st);
-		EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
+		EXPECT_EQ(self->src_digest, mdvt_digest(self->bdf[1]));
 	}
 	close(fd);
 	return ret;
@@ -119,8 +120,8 @@ TEST_F(bad, invalid_states_rejected)
 	uint32_t st;
 
 	for (i = 0; i < ARRAY_SIZE(bogus); i++) {
-		EXPECT_EQ(-EINVAL, mdv_set_state(&self->dst, bogus[i], NULL));
-		ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+		EXPECT_EQ(-EINVAL, vmig_set_state(&self->dst, bogus[i], NULL));
+		ASSERT_EQ(0, vmig_get_state(&self->dst, &st));
 		EXPECT_EQ(S(RUNNING), st);
 	}
 }
@@ -130,7 +131,7 @@ TEST_F(bad, precopy_info_misuse)
 	struct vfio_precopy_info info;
 	int fd, rfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(PRE_COPY), &fd));
 	memset(&info, 0xff, sizeof(info));
 	info.argsz = sizeof(info);
 	ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
@@ -143,13 +144,13 @@ TEST_F(bad, precopy_info_misuse)
 	EXPECT_EQ(-1, ioctl(fd, VFIO_DEVICE_GET_INFO, &info));
 	EXPECT_EQ(ENOTTY, errno);
 	/* outside PRE_COPY states */
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP_COPY), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(STOP_COPY), NULL));
 	info.argsz = sizeof(info);
 	EXPECT_EQ(-1, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
 	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 	/* and on a resuming FD there is no such ioctl */
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &rfd));
 	EXPECT_EQ(-1, ioctl(rfd, VFIO_MIG_GET_PRECOPY_INFO, &info));
 	EXPECT_EQ(ENOTTY, errno);
 	close(rfd);
@@ -160,8 +161,8 @@ TEST_F(bad, wrong_direction_and_seek)
 	uint8_t b[16];
 	int sfd, rfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &sfd));
 	ASSERT_LE(0, sfd);
 	EXPECT_EQ(-1, write(sfd, b, sizeof(b)));
 	EXPECT_EQ(EBADF, errno);
@@ -169,7 +170,7 @@ TEST_F(bad, wrong_direction_and_seek)
 	EXPECT_EQ(ESPIPE, errno);
 	EXPECT_EQ(-1, lseek(sfd, 0, SEEK_SET));
 	EXPECT_EQ(ESPIPE, errno);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &rfd));
 	EXPECT_EQ(-1, read(rfd, b, sizeof(b)));
 	EXPECT_EQ(EBADF, errno);
 	close(sfd);
@@ -259,9 +260,9 @@ TEST_F(bad, spliced_sessions)
 	int fd, werr;
 
 	/* a second session of the same device: same state, new session id */
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
-	olen = mdv_read_stream(fd, &other);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
+	olen = vmig_read_stream(fd, &other);
 	close(fd);
 	ASSERT_EQ(self->len, olen);
 	memcpy(b, self->stream, self->len);
@@ -279,19 +280,19 @@ TEST_F(bad, foreign_config)
 	int64_t n;
 	int fd;
 
-	mdv_close(&self->dst);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[1], "state_size_mb", 3));
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
-	self->dst_pristine = mdv_digest(self->bdf[1]);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
-	n = mdv_write_all(fd, self->stream, self->len, 4096);
+	vmig_close(&self->dst);
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[1], "state_size_mb", 3));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
+	self->dst_pristine = mdvt_digest(self->bdf[1]);
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &fd));
+	n = vmig_write_all(fd, self->stream, self->len, 4096);
 	EXPECT_EQ(-EINVAL, n);
 	/* sticky: the rest of the stream is refused too */
 	EXPECT_EQ(-1, write(fd, self->stream, 16));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-EINVAL, mdv_set_state(&self->dst, S(STOP), NULL));
+	EXPECT_EQ(-EINVAL, vmig_set_state(&self->dst, S(STOP), NULL));
 	close(fd);
-	ASSERT_EQ(0, mdv_reset(&self->dst));
+	ASSERT_EQ(0, vmig_reset(&self->dst));
 }
 
 static void insert_record(struct __test_metadata *_metadata,
@@ -328,11 +329,11 @@ TEST_F(bad, fds_dead_after_reset)
 	uint8_t b[64];
 	int sfd, rfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
-	ASSERT_EQ(0, mdv_reset(&self->src));
-	ASSERT_EQ(0, mdv_reset(&self->dst));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(RUNNING), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, vmig_reset(&self->src));
+	ASSERT_EQ(0, vmig_reset(&self->dst));
 	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(-1, ioctl(sfd, VFIO_MIG_GET_PRECOPY_INFO, &info));
@@ -342,8 +343,8 @@ TEST_F(bad, fds_dead_after_reset)
 	close(sfd);
 	close(rfd);
 	/* and a new migration works */
-	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 5));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	EXPECT_EQ(0, vmig_migrate(&self->src, &self->dst, 1 << 20, 5));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 TEST_F(bad, injected_data_faults_lose_nothing)
@@ -352,28 +353,28 @@ TEST_F(bad, injected_data_faults_lose_nothing)
 	int sfd, rfd;
 	int64_t n;
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_read", "1"));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_read", "1"));
 	EXPECT_EQ(-1, read(sfd, &n, sizeof(n)));
 	EXPECT_EQ(EIO, errno);
-	n = mdv_read_stream(sfd, &buf);
+	n = vmig_read_stream(sfd, &buf);
 	EXPECT_EQ(self->len, n);
 	/* same bytes but for the session id in HEADER and END */
 	EXPECT_EQ(0, memcmp(buf + HEADER_REC, self->stream + HEADER_REC,
 			    n - HEADER_REC - sizeof(struct mdv_rec_end)));
 	close(sfd);
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_errno", "28"));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_write", "1"));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "fail_errno", "28"));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "fail_write", "1"));
 	EXPECT_EQ(-1, write(rfd, buf, 100));
 	EXPECT_EQ(ENOSPC, errno);
-	EXPECT_EQ(n, mdv_write_all(rfd, buf, n, 65536));
+	EXPECT_EQ(n, vmig_write_all(rfd, buf, n, 65536));
 	close(rfd);
-	EXPECT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
-	mdv_dbg_write(self->bdf[1], "fail_errno", "5");
+	EXPECT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(self->src_digest, mdvt_digest(self->bdf[1]));
+	mdvt_dbg_write(self->bdf[1], "fail_errno", "5");
 	free(buf);
 }
 
@@ -382,12 +383,12 @@ TEST_F(bad, close_device_mid_session)
 	uint8_t b[64];
 	int sfd, rfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &rfd));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &rfd));
 	ASSERT_EQ(sizeof(b), read(sfd, b, sizeof(b)));
-	mdv_close(&self->src);
-	mdv_close(&self->dst);
+	vmig_close(&self->src);
+	vmig_close(&self->dst);
 	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(-1, write(rfd, b, sizeof(b)));
@@ -402,20 +403,20 @@ TEST_F(bad, unbind_and_rmmod_with_session_open)
 	uint8_t b[64];
 	int sfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP_COPY), &sfd));
-	mdv_close(&self->dst);
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(STOP_COPY), &sfd));
+	vmig_close(&self->dst);
 	/* the data FD alone does not hold the binding... */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
 		 self->bdf[1]);
-	ASSERT_EQ(0, mdv_sysfs_write(path, self->bdf[1]));
+	ASSERT_EQ(0, vmig_sysfs_write(path, self->bdf[1]));
 	EXPECT_EQ(-1, read(sfd, b, sizeof(b)));
 	EXPECT_EQ(ENODEV, errno);
 	/* ...but it holds the module */
 	EXPECT_EQ(-1, syscall(SYS_delete_module, "mockdev_vfio_pci", O_NONBLOCK));
 	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY);
 	close(sfd);
-	ASSERT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	ASSERT_EQ(0, vmig_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
 	snprintf(path, sizeof(path),
 		 "/sys/bus/pci/drivers/mockdev-vfio-pci/%s", self->bdf[1]);
 	EXPECT_EQ(0, access(path, F_OK)) TH_LOG("rebound");
@@ -427,7 +428,7 @@ static uint64_t dbg_u64(const char *bdf, const char *file)
 {
 	char v[64];
 
-	if (mdv_dbg_read(bdf, file, v, sizeof(v)))
+	if (mdvt_dbg_read(bdf, file, v, sizeof(v)))
 		return ~0ULL;
 	return strtoull(v, NULL, 0);
 }
@@ -443,15 +444,15 @@ TEST_F(bad, fail_errno_range)
 
 	ASSERT_NE(~0ULL, old);
 	for (i = 0; i < ARRAY_SIZE(bogus); i++) {
-		EXPECT_EQ(-EINVAL, mdv_dbg_write(b, "fail_errno", bogus[i]))
+		EXPECT_EQ(-EINVAL, mdvt_dbg_write(b, "fail_errno", bogus[i]))
 			TH_LOG("fail_errno %s", bogus[i]);
 		EXPECT_EQ(old, dbg_u64(b, "fail_errno"))
 			TH_LOG("after writing %s", bogus[i]);
 	}
-	EXPECT_EQ(0, mdv_dbg_write(b, "fail_errno", "4095"));
+	EXPECT_EQ(0, mdvt_dbg_write(b, "fail_errno", "4095"));
 	EXPECT_EQ(4095, dbg_u64(b, "fail_errno"));
 	snprintf(v, sizeof(v), "%lu", (unsigned long)old);
-	ASSERT_EQ(0, mdv_dbg_write(b, "fail_errno", v));
+	ASSERT_EQ(0, mdvt_dbg_write(b, "fail_errno", v));
 }
 
 /*
@@ -464,18 +465,18 @@ TEST_F(bad, dirty_now_bounded)
 {
 	uint64_t d;
 
-	ASSERT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dirty_now",
-					 "1099511627776"))
+	ASSERT_EQ(-EINVAL, mdvt_dbg_write(self->bdf[0], "mock/dirty_now",
+					  "1099511627776"))
 		TH_LOG("a stopped device, a count of 2^40");
-	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dirty_now",
-					 "16777217"));
-	d = mdv_digest(self->bdf[1]);
-	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[1], "mock/dirty_now",
-					 "1099511627776"))
+	EXPECT_EQ(-EINVAL, mdvt_dbg_write(self->bdf[0], "mock/dirty_now",
+					  "16777217"));
+	d = mdvt_digest(self->bdf[1]);
+	EXPECT_EQ(-EINVAL, mdvt_dbg_write(self->bdf[1], "mock/dirty_now",
+					  "1099511627776"))
 		TH_LOG("a running device, a count of 2^40");
-	EXPECT_EQ(d, mdv_digest(self->bdf[1])) TH_LOG("nothing was rewritten");
-	EXPECT_EQ(0, mdv_dbg_write(self->bdf[1], "mock/dirty_now", "1"));
-	EXPECT_NE(d, mdv_digest(self->bdf[1]));
+	EXPECT_EQ(d, mdvt_digest(self->bdf[1])) TH_LOG("nothing was rewritten");
+	EXPECT_EQ(0, mdvt_dbg_write(self->bdf[1], "mock/dirty_now", "1"));
+	EXPECT_NE(d, mdvt_digest(self->bdf[1]));
 }
 
 /*
@@ -485,11 +486,11 @@ TEST_F(bad, dirty_now_bounded)
  */
 TEST_F(bad, dma_write_bounded)
 {
-	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[1], "mock/dma_write",
-					 "fffff000 67112960"))
+	EXPECT_EQ(-EINVAL, mdvt_dbg_write(self->bdf[1], "mock/dma_write",
+					  "fffff000 67112960"))
 		TH_LOG("running, 64 MiB + 4 KiB");
-	EXPECT_EQ(-EINVAL, mdv_dbg_write(self->bdf[0], "mock/dma_write",
-					 "0 1099511627776"))
+	EXPECT_EQ(-EINVAL, mdvt_dbg_write(self->bdf[0], "mock/dma_write",
+					  "0 1099511627776"))
 		TH_LOG("stopped, 1 TiB");
 }
 
@@ -553,17 +554,17 @@ static int64_t dirty_stream(struct __test_metadata *_metadata,
 	mfd = memfd_create("mdv-stream", 0);
 	if (mfd < 0)
 		return -errno;
-	if (mdv_set_state(&self->src, S(RUNNING), NULL) ||
-	    mdv_set_state(&self->src, S(PRE_COPY), &sfd))
+	if (vmig_set_state(&self->src, S(RUNNING), NULL) ||
+	    vmig_set_state(&self->src, S(PRE_COPY), &sfd))
 		return -EIO;
-	if (mdv_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
-	    mdv_dbg_write(self->bdf[0], "mock/dirty_now", "8") ||
-	    mdv_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
-	    mdv_set_state(&self->src, S(STOP_COPY), NULL) ||
-	    mdv_pipe(sfd, mfd, 1 << 20, 0, false) <= 0)
+	if (vmig_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
+	    mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "8") ||
+	    vmig_pipe(sfd, mfd, 1 << 20, 0, true) <= 0 ||
+	    vmig_set_state(&self->src, S(STOP_COPY), NULL) ||
+	    vmig_pipe(sfd, mfd, 1 << 20, 0, false) <= 0)
 		return -EIO;
 	close(sfd);
-	self->src_digest = mdv_digest(self->bdf[0]);
+	self->src_digest = mdvt_digest(self->bdf[0]);
 	len = lseek(mfd, 0, SEEK_END);
 	b = malloc(len);
 	if (!b || pread(mfd, b, len, 0) != len)
@@ -629,23 +630,23 @@ TEST_F(bad, fault_after_record_header_is_partial)
 	ASSERT_EQ(0, munmap(m + pg, pg));
 	memcpy(m + pg - cut, self->stream, cut);
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &fd));
 	n = write(fd, m + pg - cut, cut + 4096);
 	EXPECT_EQ((ssize_t)cut, n) TH_LOG("write: %zd (%s)", n,
 					  n < 0 ? strerror(errno) : "partial");
 	if (n > 0)
-		EXPECT_EQ(self->len - n, mdv_write_all(fd, self->stream + n,
-						       self->len - n, 100000));
-	ret = mdv_set_state(&self->dst, S(RUNNING), NULL);
+		EXPECT_EQ(self->len - n, vmig_write_all(fd, self->stream + n,
+							self->len - n, 100000));
+	ret = vmig_set_state(&self->dst, S(RUNNING), NULL);
 	EXPECT_EQ(0, ret);
 	close(fd);
-	ASSERT_EQ(0, mdv_get_state(&self->dst, &st));
+	ASSERT_EQ(0, vmig_get_state(&self->dst, &st));
 	if (ret) {
 		EXPECT_EQ(S(ERROR), st);
-		ASSERT_EQ(0, mdv_reset(&self->dst));
+		ASSERT_EQ(0, vmig_reset(&self->dst));
 	} else {
 		EXPECT_EQ(S(RUNNING), st);
-		EXPECT_EQ(self->src_digest, mdv_digest(self->bdf[1]));
+		EXPECT_EQ(self->src_digest, mdvt_digest(self->bdf[1]));
 	}
 	munmap(m, pg);
 }
@@ -660,24 +661,24 @@ TEST_F(bad, migration_flags_frozen_while_open)
 	uint64_t before, after;
 	unsigned int i;
 
-	ASSERT_EQ(0, mdv_mig_flags(&self->dst, &before));
+	ASSERT_EQ(0, vmig_mig_flags(&self->dst, &before));
 	ASSERT_TRUE(before & VFIO_MIGRATION_P2P);
 	ASSERT_TRUE(before & VFIO_MIGRATION_PRE_COPY);
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		EXPECT_NE(0, mdv_param(self->bdf[1], knobs[i], "false"))
+		EXPECT_NE(0, mdvt_param(self->bdf[1], knobs[i], "false"))
 			TH_LOG("%s changed with the device open", knobs[i]);
-		ASSERT_EQ(0, mdv_mig_flags(&self->dst, &after));
+		ASSERT_EQ(0, vmig_mig_flags(&self->dst, &after));
 		EXPECT_EQ(before, after) TH_LOG("after setting %s", knobs[i]);
 	}
 	/* closed, the knobs are free again */
-	mdv_close(&self->dst);
+	vmig_close(&self->dst);
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		mdv_param(self->bdf[1], knobs[i], "true");
-		EXPECT_EQ(0, mdv_param(self->bdf[1], knobs[i], "false"));
-		EXPECT_EQ(0, mdv_param(self->bdf[1], knobs[i], "true"));
+		mdvt_param(self->bdf[1], knobs[i], "true");
+		EXPECT_EQ(0, mdvt_param(self->bdf[1], knobs[i], "false"));
+		EXPECT_EQ(0, mdvt_param(self->bdf[1], knobs[i], "true"));
 	}
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
-	ASSERT_EQ(0, mdv_mig_flags(&self->dst, &after));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_mig_flags(&self->dst, &after));
 	EXPECT_EQ(before, after);
 }
 
@@ -727,7 +728,7 @@ static unsigned int param_state_mb(const char *bdf)
 {
 	char buf[1024], *p;
 
-	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
+	if (mdvt_dbg_read(bdf, "params", buf, sizeof(buf)))
 		return 0;
 	p = strstr(buf, "state_size_mb ");
 	return p ? strtoul(p + strlen("state_size_mb "), NULL, 0) : 0;
@@ -746,21 +747,21 @@ TEST_F_TIMEOUT(bad, impossible_state_size_keeps_state, 600)
 	int werr;
 
 	/* content of its own, not the generation-0 fill a refill recreates */
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "mock/dirty_now", "16"));
-	before = mdv_digest(self->bdf[1]);
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "mock/dirty_now", "16"));
+	before = mdvt_digest(self->bdf[1]);
 	ASSERT_NE(self->dst_pristine, before);
-	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
+	EXPECT_NE(0, mdvt_param_u32(self->bdf[1], "state_size_mb", 65536));
 	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
-	EXPECT_EQ(before, mdv_digest(self->bdf[1])) TH_LOG("state kept");
+	EXPECT_EQ(before, mdvt_digest(self->bdf[1])) TH_LOG("state kept");
 
 	/* the same with the device closed, where nothing else holds it */
-	mdv_close(&self->dst);
-	EXPECT_NE(0, mdv_param_u32(self->bdf[1], "state_size_mb", 65536));
+	vmig_close(&self->dst);
+	EXPECT_NE(0, mdvt_param_u32(self->bdf[1], "state_size_mb", 65536));
 	EXPECT_EQ(2, param_state_mb(self->bdf[1]));
 	EXPECT_EQ(512, dbg_u64(self->bdf[1], "mock/npages"));
 
 	/* and the device still works: it takes a migration */
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
 	EXPECT_EQ(0, load(_metadata, self, self->stream, self->len, &werr));
 	EXPECT_EQ(0, werr);
 }

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define CHUNK (1024 * 1024)
@@ -39,13 +40,13 @@ static double memcpy_rate(size_t bytes)
 	memset(dst, 0, CHUNK);
 	/* like read(): the whole state through one 1 MiB buffer, best of 3 */
 	for (rep = 0; rep < 3; rep++) {
-		t = mdv_now();
+		t = vmig_now();
 		for (off = 0; off < bytes; off += CHUNK) {
 			memcpy(dst, src + off, CHUNK);
 			/* the copies are the work: keep the compiler from eliding them */
 			__asm__ __volatile__("" : : "r"(dst) : "memory");
 		}
-		t = mdv_now() - t;
+		t = vmig_now() - t;
 		if (bytes / t > best)
 			best = bytes / t;
 	}
@@ -61,38 +62,38 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void bench_arc(struct mdv_dev *d, uint32_t from, uint32_t to)
+static void bench_arc(struct vmig_dev *d, uint32_t from, uint32_t to)
 {
 	double lat[ARC_RUNS], t;
 	int i, fd, ret;
 
 	for (i = 0; i < ARC_RUNS; i++) {
-		ret = mdv_set_state(d, from, &fd);
+		ret = vmig_set_state(d, from, &fd);
 		if (ret)
 			die("set from-state", ret);
-		t = mdv_now();
-		ret = mdv_set_state(d, to, NULL);
-		lat[i] = mdv_now() - t;
+		t = vmig_now();
+		ret = vmig_set_state(d, to, NULL);
+		lat[i] = vmig_now() - t;
 		if (ret)
 			die("set state", ret);
 		if (fd >= 0)
 			close(fd);
 		/* a RESUMING left without a stream ends in ERROR: reset */
-		mdv_reset(d);
+		vmig_reset(d);
 	}
 	qsort(lat, ARC_RUNS, sizeof(lat[0]), cmp_double);
-	printf("# transition %-12s -> %-12s median %8.1f us\n", mdv_state_name(from),
-	       mdv_state_name(to), lat[ARC_RUNS / 2] * 1e6);
+	printf("# transition %-12s -> %-12s median %8.1f us\n", vmig_state_name(from),
+	       vmig_state_name(to), lat[ARC_RUNS / 2] * 1e6);
 }
 
-static double report_time(struct mdv_dev *d, uint64_t iova, uint64_t len,
+static double report_time(struct vmig_dev *d, uint64_t iova, uint64_t len,
 			  uint64_t *bm)
 {
-	double t = mdv_now();
+	double t = vmig_now();
 
-	if (mdv_log_report(d, iova, len, 4096, bm))
+	if (vmig_log_report(d, iova, len, 4096, bm))
 		return -1;
-	return mdv_now() - t;
+	return vmig_now() - t;
 }
 
 /*
@@ -103,34 +104,34 @@ static double report_time(struct mdv_dev *d, uint64_t iova, uint64_t len,
 static void bench_report(const char *bdf)
 {
 	const uint64_t big = 1ULL << 40, small = 16ULL << 20;
-	struct mdv_range r = { 0, big };
+	struct vmig_range r = { 0, big };
 	uint64_t ps = 4096, *bm;
 	double t_sparse, t_dense;
-	struct mdv_dev d;
+	struct vmig_dev d;
 	char v[64];
 	int i;
 
-	mdv_dbg_write(bdf, "mock/dma_simulate", "Y");
-	if (mdv_open(&d, bdf, MDV_MODE_CONTAINER))
+	mdvt_dbg_write(bdf, "mock/dma_simulate", "Y");
+	if (vmig_open(&d, bdf, VMIG_MODE_CONTAINER))
 		die("open", errno);
-	if (mdv_log_start(&d, &r, 1, &ps)) {
+	if (vmig_log_start(&d, &r, 1, &ps)) {
 		printf("# report cost: no DMA logging on this kernel (make bench LANES=full)\n");
 		goto out;
 	}
 	bm = calloc(1, big / 4096 / 8);	/* 32 MiB, touched only where set */
 	for (i = 0; i < 64; i++) {
 		snprintf(v, sizeof(v), "%llx 64", (unsigned long long)i * (big / 64));
-		mdv_dbg_write(bdf, "mock/dma_write", v);
+		mdvt_dbg_write(bdf, "mock/dma_write", v);
 	}
 	t_sparse = report_time(&d, 0, big, bm);
-	mdv_log_stop(&d);
+	vmig_log_stop(&d);
 	r.length = small;
 	ps = 4096;
-	mdv_log_start(&d, &r, 1, &ps);
+	vmig_log_start(&d, &r, 1, &ps);
 	snprintf(v, sizeof(v), "0 %llu", (unsigned long long)small);
-	mdv_dbg_write(bdf, "mock/dma_write", v);
+	mdvt_dbg_write(bdf, "mock/dma_write", v);
 	t_dense = report_time(&d, 0, small, bm);
-	mdv_log_stop(&d);
+	vmig_log_stop(&d);
 	printf("# report: 1 TiB span, 64 dirty pages:     %8.3f ms (%.1f us/page)\n",
 	       t_sparse * 1e3, t_sparse * 1e6 / 64);
 	printf("# report: 16 MiB span, 4096 dirty pages:  %8.3f ms (%.1f us/page)\n",
@@ -139,14 +140,14 @@ static void bench_report(const char *bdf)
 	       t_sparse / t_dense);
 	free(bm);
 out:
-	mdv_close(&d);
-	mdv_dbg_write(bdf, "mock/dma_simulate", "N");
+	vmig_close(&d);
+	mdvt_dbg_write(bdf, "mock/dma_simulate", "N");
 }
 
 int main(int argc, char **argv)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
-	struct mdv_dev src, dst;
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
+	struct vmig_dev src, dst;
 	double t_save, t_load, t_verify, mc;
 	uint64_t size, n, off;
 	uint8_t *stream;
@@ -156,22 +157,22 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		size_mb = atoi(argv[1]);
 	printf("TAP version 13\n1..1\n");
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 2)
 		die("need two devices bound to mockdev-vfio-pci", ENODEV);
 	for (i = 0; i < 2; i++) {
-		if (mdv_param_u32(bdfs[i], "state_size_mb", size_mb) ||
-		    mdv_param_u32(bdfs[i], "dirty_rate", 0))
+		if (mdvt_param_u32(bdfs[i], "state_size_mb", size_mb) ||
+		    mdvt_param_u32(bdfs[i], "dirty_rate", 0))
 			die("devlink param set", EIO);
 	}
-	ret = mdv_open(&src, bdfs[0], MDV_MODE_CONTAINER);
+	ret = vmig_open(&src, bdfs[0], VMIG_MODE_CONTAINER);
 	if (!ret)
-		ret = mdv_open(&dst, bdfs[1], MDV_MODE_CONTAINER);
+		ret = vmig_open(&dst, bdfs[1], VMIG_MODE_CONTAINER);
 	if (ret)
 		die("open", ret);
 
-	ret = mdv_set_state(&src, S(STOP), NULL);
+	ret = vmig_set_state(&src, S(STOP), NULL);
 	if (!ret)
-		ret = mdv_data_size(&src, &size);
+		ret = vmig_data_size(&src, &size);
 	if (ret)
 		die("data size", ret);
 	stream = malloc(size);
@@ -179,35 +180,35 @@ int main(int argc, char **argv)
 		die("malloc stream", ENOMEM);
 	memset(stream, 0, size);	/* fault it in before timing */
 
-	ret = mdv_set_state(&src, S(STOP_COPY), &sfd);
+	ret = vmig_set_state(&src, S(STOP_COPY), &sfd);
 	if (ret)
 		die("STOP_COPY", ret);
-	t_save = mdv_now();
+	t_save = vmig_now();
 	for (n = 0; (r = read(sfd, stream + n, size - n < CHUNK ? size - n : CHUNK)) > 0; n += r)
 		;
-	t_save = mdv_now() - t_save;
+	t_save = vmig_now() - t_save;
 	if (r < 0 || n != size)
 		die("read stream", r < 0 ? errno : EIO);
 	close(sfd);
 
-	ret = mdv_set_state(&dst, S(RESUMING), &dfd);
+	ret = vmig_set_state(&dst, S(RESUMING), &dfd);
 	if (ret)
 		die("RESUMING", ret);
-	t_load = mdv_now();
+	t_load = vmig_now();
 	for (off = 0; off < size; off += r) {
 		r = write(dfd, stream + off, size - off < CHUNK ? size - off : CHUNK);
 		if (r <= 0)
 			die("write stream", errno);
 	}
-	t_load = mdv_now() - t_load;
-	t_verify = mdv_now();
-	ret = mdv_set_state(&dst, S(STOP), NULL);
-	t_verify = mdv_now() - t_verify;
+	t_load = vmig_now() - t_load;
+	t_verify = vmig_now();
+	ret = vmig_set_state(&dst, S(STOP), NULL);
+	t_verify = vmig_now() - t_verify;
 	if (ret)
 		die("RESUMING -> STOP", ret);
 	close(dfd);
 	free(stream);
-	if (mdv_digest(bdfs[0]) != mdv_digest(bdfs[1]))
+	if (mdvt_digest(bdfs[0]) != mdvt_digest(bdfs[1]))
 		die("digest mismatch", EIO);
 
 	mc = memcpy_rate((uint64_t)size_mb << 20);
@@ -220,12 +221,12 @@ int main(int argc, char **argv)
 	       size / t_load / 1048576, size / t_load / mc);
 	printf("# resume verify (RESUMING -> STOP, digest) %.3f s\n", t_verify);
 
-	mdv_set_state(&src, S(RUNNING), NULL);
-	mdv_set_state(&dst, S(RUNNING), NULL);
-	mdv_close(&src);
+	vmig_set_state(&src, S(RUNNING), NULL);
+	vmig_set_state(&dst, S(RUNNING), NULL);
+	vmig_close(&src);
 	for (i = 0; i < 2; i++)
-		mdv_param_u32(bdfs[i], "state_size_mb", 1);
-	ret = mdv_open(&src, bdfs[0], MDV_MODE_CONTAINER);
+		mdvt_param_u32(bdfs[i], "state_size_mb", 1);
+	ret = vmig_open(&src, bdfs[0], VMIG_MODE_CONTAINER);
 	if (ret)
 		die("reopen", ret);
 	bench_arc(&src, S(RUNNING), S(RUNNING_P2P));
@@ -238,8 +239,8 @@ int main(int argc, char **argv)
 	bench_arc(&src, S(STOP), S(STOP_COPY));
 	bench_arc(&src, S(STOP_COPY), S(STOP));
 	bench_arc(&src, S(STOP), S(RESUMING));
-	mdv_close(&src);
-	mdv_close(&dst);
+	vmig_close(&src);
+	vmig_close(&dst);
 	bench_report(bdfs[0]);
 	printf("ok 1 mdv_bench\n");
 	return 0;

@@ -13,25 +13,27 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
-#define END_BYTES (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_end))
-#define DIRTY_PAGE_BYTES (8 + 4096)
-#define DIRTY_REC_OVERHEAD (sizeof(struct mdv_rec_hdr) + sizeof(struct mdv_rec_dirty))
+/* record sizes: include/mockdev/mdv_stream.h; the mock's page is 4 KiB */
+#define PG 4096
+#define DIRTY_REC_OVERHEAD MDV_DIRTY_BYTES(0, PG)
+#define DIRTY_PAGE_BYTES (MDV_DIRTY_BYTES(1, PG) - MDV_DIRTY_BYTES(0, PG))
 
 FIXTURE(data) {
-	char bdf[2][MDV_NAME_LEN];
-	struct mdv_dev src, dst;
+	char bdf[2][VMIG_NAME_LEN];
+	struct vmig_dev src, dst;
 };
 
 FIXTURE_SETUP(data)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 
 	self->src.fd = -1;
 	self->dst.fd = -1;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 2)
 		SKIP(return, "need two functions bound to mockdev-vfio-pci");
 	snprintf(self->bdf[0], sizeof(self->bdf[0]), "%s", bdfs[0]);
 	snprintf(self->bdf[1], sizeof(self->bdf[1]), "%s", bdfs[1]);
@@ -40,9 +42,9 @@ FIXTURE_SETUP(data)
 FIXTURE_TEARDOWN(data)
 {
 	if (self->src.fd >= 0)
-		mdv_close(&self->src);
+		vmig_close(&self->src);
 	if (self->dst.fd >= 0)
-		mdv_close(&self->dst);
+		vmig_close(&self->dst);
 }
 
 static void setup_pair(struct __test_metadata *_metadata,
@@ -52,14 +54,14 @@ static void setup_pair(struct __test_metadata *_metadata,
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, mdv_param(self->bdf[i], "p2p", "true"));
-		ASSERT_EQ(0, mdv_param(self->bdf[i], "precopy", "true"));
-		ASSERT_EQ(0, mdv_param_u32(self->bdf[i], "state_size_mb", size_mb));
-		ASSERT_EQ(0, mdv_param_u32(self->bdf[i], "dirty_rate",
-					   i ? 0 : src_rate));
+		ASSERT_EQ(0, mdvt_param(self->bdf[i], "p2p", "true"));
+		ASSERT_EQ(0, mdvt_param(self->bdf[i], "precopy", "true"));
+		ASSERT_EQ(0, mdvt_param_u32(self->bdf[i], "state_size_mb", size_mb));
+		ASSERT_EQ(0, mdvt_param_u32(self->bdf[i], "dirty_rate",
+					    i ? 0 : src_rate));
 	}
-	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
 }
 
 static void check_migrate(struct __test_metadata *_metadata,
@@ -72,21 +74,21 @@ static void check_migrate(struct __test_metadata *_metadata,
 	double t;
 
 	setup_pair(_metadata, self, size_mb, 0);
-	before = mdv_digest(self->bdf[1]);
-	EXPECT_NE(mdv_digest(self->bdf[0]), before);
+	before = mdvt_digest(self->bdf[1]);
+	EXPECT_NE(mdvt_digest(self->bdf[0]), before);
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
-	t = mdv_now();
-	n = mdv_pipe(sfd, dfd, chunk, seed, false);
-	t = mdv_now() - t;
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_data_size(&self->src, &predicted));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
+	t = vmig_now();
+	n = vmig_pipe(sfd, dfd, chunk, seed, false);
+	t = vmig_now() - t;
 	ASSERT_EQ((int64_t)predicted, n);
 	close(sfd);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 	TH_LOG("%u MiB: %ld bytes in %.2f s (%.0f MiB/s), chunks %s%zu",
 	       size_mb, (long)n, t, n / t / 1048576, seed ? "1.." : "", chunk);
 }
@@ -114,11 +116,11 @@ TEST_F(data, one_byte_writes)
 	unsigned int seed = 1;
 
 	setup_pair(_metadata, self, 1, 0);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &sfd));
-	len = mdv_read_stream(sfd, &buf);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &sfd));
+	len = vmig_read_stream(sfd, &buf);
 	close(sfd);
 	ASSERT_LT(65536, len);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	/* every record boundary of the first 64 KiB cut byte by byte */
 	for (off = 0; off < 65536; off++)
 		ASSERT_EQ(1, write(dfd, buf + off, 1));
@@ -132,8 +134,8 @@ TEST_F(data, one_byte_writes)
 	}
 	free(buf);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 TEST_F(data, data_size_is_exact_in_every_state)
@@ -149,24 +151,24 @@ TEST_F(data, data_size_is_exact_in_every_state)
 	setup_pair(_metadata, self, 2, 0);
 	for (i = 0; i < ARRAY_SIZE(states); i++) {
 		fd = -1;
-		ASSERT_EQ(0, mdv_set_state(&self->src, states[i], &fd));
-		ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
+		ASSERT_EQ(0, vmig_set_state(&self->src, states[i], &fd));
+		ASSERT_EQ(0, vmig_data_size(&self->src, &predicted));
 		if (fd >= 0)
 			close(fd);
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
-		n = mdv_read_stream(fd, &buf);
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
+		n = vmig_read_stream(fd, &buf);
 		free(buf);
 		close(fd);
 		EXPECT_EQ((int64_t)predicted, n)
-			TH_LOG("in %s", mdv_state_name(states[i]));
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+			TH_LOG("in %s", vmig_state_name(states[i]));
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(RUNNING), NULL));
 	}
 	/* and mid-stream it is the remainder */
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
 	buf = malloc(12345);
 	ASSERT_EQ(12345, read(fd, buf, 12345));
-	ASSERT_EQ(0, mdv_data_size(&self->src, &rest));
+	ASSERT_EQ(0, vmig_data_size(&self->src, &rest));
 	EXPECT_EQ(predicted - 12345, rest);
 	free(buf);
 	close(fd);
@@ -181,19 +183,19 @@ TEST_F(data, precopy_counters_exact_when_idle)
 	ssize_t n;
 
 	setup_pair(_metadata, self, 4, 0);
-	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
-	EXPECT_EQ(size - END_BYTES, init);
+	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
+	EXPECT_EQ(size - MDV_END_BYTES, init);
 	EXPECT_EQ(0, dirty);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	prev = init;
 	while (prev) {
 		n = read(sfd, buf, 1 + rand_r(&seed) % sizeof(buf));
 		ASSERT_LT(0, n);
 		ASSERT_EQ(n, write(dfd, buf, n));
 		total += n;
-		ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+		ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 		ASSERT_EQ(prev - n, init);
 		ASSERT_EQ(0, dirty);
 		prev = init;
@@ -201,18 +203,18 @@ TEST_F(data, precopy_counters_exact_when_idle)
 	/* nothing left for now: ENOMSG, not 0 */
 	EXPECT_EQ(-1, read(sfd, buf, sizeof(buf)));
 	EXPECT_EQ(ENOMSG, errno);
-	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
-	EXPECT_EQ(END_BYTES, size);
+	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
+	EXPECT_EQ(MDV_END_BYTES, size);
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
-	n = mdv_pipe(sfd, dfd, 4096, 0, false);
-	EXPECT_EQ((int64_t)END_BYTES, n);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
+	n = vmig_pipe(sfd, dfd, 4096, 0, false);
+	EXPECT_EQ((int64_t)MDV_END_BYTES, n);
 	/* the true end: 0, and it stays 0 */
 	EXPECT_EQ(0, read(sfd, buf, sizeof(buf)));
 	close(sfd);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 TEST_F(data, precopy_dirty_grows_drains_and_travels)
@@ -223,38 +225,38 @@ TEST_F(data, precopy_dirty_grows_drains_and_travels)
 	int64_t n;
 
 	setup_pair(_metadata, self, 1, 0);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
-	n = mdv_pipe(sfd, dfd, sizeof(buf), 0, true);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
+	n = vmig_pipe(sfd, dfd, sizeof(buf), 0, true);
 	ASSERT_LT(0, n);
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 	ASSERT_EQ(0, init);
 	ASSERT_EQ(0, dirty);
 
 	/* pages changed behind the cursor: exactly their DIRTY records */
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "10"));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "10"));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 	EXPECT_EQ(0, init);
 	k = (dirty - DIRTY_REC_OVERHEAD) / DIRTY_PAGE_BYTES;
 	EXPECT_TRUE(k >= 1 && k <= 10);
-	EXPECT_EQ(DIRTY_REC_OVERHEAD + k * DIRTY_PAGE_BYTES, dirty);
+	EXPECT_EQ(MDV_DIRTY_BYTES(k, PG), dirty);
 
 	/* a running device keeps dirtying */
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "50"));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &d2));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "50"));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &d2));
 	EXPECT_LT(dirty, d2);
 
-	n = mdv_pipe(sfd, dfd, 1000, 0, true);
+	n = vmig_pipe(sfd, dfd, 1000, 0, true);
 	EXPECT_EQ((int64_t)d2, n);
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 	EXPECT_EQ(0, dirty);
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
-	ASSERT_LT(0, mdv_pipe(sfd, dfd, sizeof(buf), 0, false));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
+	ASSERT_LT(0, vmig_pipe(sfd, dfd, sizeof(buf), 0, false));
 	close(sfd);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 TEST_F_TIMEOUT(data, live_migration_while_dirtying, 300)
@@ -264,25 +266,25 @@ TEST_F_TIMEOUT(data, live_migration_while_dirtying, 300)
 	int64_t n;
 
 	setup_pair(_metadata, self, 16, 5000);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	for (round = 0; round < 3; round++) {
-		n = mdv_pipe(sfd, dfd, 1 << 20, 0, true);
+		n = vmig_pipe(sfd, dfd, 1 << 20, 0, true);
 		ASSERT_LE(0, n);
 		usleep(100000);
-		ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+		ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 		EXPECT_EQ(0, init);
 		TH_LOG("round %d: %ld bytes, now dirty %lu", round, (long)n,
 		       (unsigned long)dirty);
 	}
 	EXPECT_LT(0, dirty);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
-	ASSERT_LT(0, mdv_pipe(sfd, dfd, 1 << 20, 0, false));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
+	ASSERT_LT(0, vmig_pipe(sfd, dfd, 1 << 20, 0, false));
 	close(sfd);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 TEST_F(data, stop_freezes_state)
@@ -290,19 +292,19 @@ TEST_F(data, stop_freezes_state)
 	uint64_t a, b;
 
 	setup_pair(_metadata, self, 1, 20000);
-	a = mdv_digest(self->bdf[0]);
+	a = mdvt_digest(self->bdf[0]);
 	usleep(100000);
-	b = mdv_digest(self->bdf[0]);
+	b = mdvt_digest(self->bdf[0]);
 	EXPECT_NE(a, b) TH_LOG("a running device with dirty_rate changes");
 
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	a = mdv_digest(self->bdf[0]);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	a = mdvt_digest(self->bdf[0]);
 	usleep(100000);
-	EXPECT_EQ(a, mdv_digest(self->bdf[0]));
-	EXPECT_EQ(-EBUSY, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "1"));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING_P2P), NULL));
+	EXPECT_EQ(a, mdvt_digest(self->bdf[0]));
+	EXPECT_EQ(-EBUSY, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "1"));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(RUNNING_P2P), NULL));
 	usleep(100000);
-	EXPECT_NE(a, mdv_digest(self->bdf[0])) TH_LOG("P2P states still run");
+	EXPECT_NE(a, mdvt_digest(self->bdf[0])) TH_LOG("P2P states still run");
 }
 
 TEST_F(data, precopy_restart_is_a_clean_session)
@@ -312,14 +314,14 @@ TEST_F(data, precopy_restart_is_a_clean_session)
 	int fd1, fd2;
 
 	setup_pair(_metadata, self, 1, 0);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd1));
-	ASSERT_EQ(0, mdv_precopy_info(fd1, &init1, &dirty));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &fd1));
+	ASSERT_EQ(0, vmig_precopy_info(fd1, &init1, &dirty));
 	ASSERT_EQ(sizeof(buf), read(fd1, buf, sizeof(buf)));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(RUNNING), NULL));
 	EXPECT_EQ(-1, read(fd1, buf, sizeof(buf)));
 	EXPECT_EQ(ENODEV, errno);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd2));
-	ASSERT_EQ(0, mdv_precopy_info(fd2, &init2, &dirty));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &fd2));
+	ASSERT_EQ(0, vmig_precopy_info(fd2, &init2, &dirty));
 	EXPECT_EQ(init1, init2);
 	EXPECT_EQ(0, dirty);
 	close(fd1);
@@ -348,9 +350,9 @@ TEST_F(data, poll_readable_at_true_end)
 	ASSERT_NE(NULL, buf);
 	/* read sizes that end on END's last byte, however they fall */
 	for (i = 0; i < ARRAY_SIZE(chunks); i++) {
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-		ASSERT_EQ(0, mdv_data_size(&self->src, &predicted));
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+		ASSERT_EQ(0, vmig_data_size(&self->src, &predicted));
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
 		pfd.fd = fd;
 		for (total = 0; total < predicted; total += n) {
 			size_t want = chunks[i];
@@ -375,7 +377,7 @@ TEST_F(data, poll_readable_at_true_end)
 		EXPECT_EQ(1, poll(&pfd, 1, 0));
 		EXPECT_TRUE(pfd.revents & POLLIN);
 		close(fd);
-		ASSERT_EQ(0, mdv_set_state(&self->src, S(RUNNING), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->src, S(RUNNING), NULL));
 	}
 	free(buf);
 }
@@ -397,13 +399,13 @@ static void read_step(struct __test_metadata *_metadata,
 	n = read(sfd, buf, want);
 	ASSERT_LT(0, n) TH_LOG("read %zu: %s", want, strerror(errno));
 	ASSERT_EQ(n, write(dfd, buf, n)) TH_LOG("write: %s", strerror(errno));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &d));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &d));
 	ASSERT_EQ(*initial + *dirty - n, init + d)
 		TH_LOG("read %zd: initial %lu dirty %lu, were %lu %lu", n,
 		       (unsigned long)init, (unsigned long)d,
 		       (unsigned long)*initial, (unsigned long)*dirty);
-	ASSERT_EQ(0, mdv_data_size(&self->src, &size));
-	ASSERT_EQ(init + d + END_BYTES, size);
+	ASSERT_EQ(0, vmig_data_size(&self->src, &size));
+	ASSERT_EQ(init + d + MDV_END_BYTES, size);
 	*initial = init;
 	*dirty = d;
 }
@@ -416,9 +418,9 @@ TEST_F(data, counters_exact_mid_record)
 	int sfd, dfd;
 
 	setup_pair(_metadata, self, 1, 0);
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &sfd));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &dfd));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 	/* byte by byte through HEADER, META and the first IMAGE's header */
 	for (i = 0; init; i++) {
 		read_step(_metadata, self, sfd, dfd,
@@ -429,8 +431,8 @@ TEST_F(data, counters_exact_mid_record)
 	EXPECT_EQ(ENOMSG, errno);
 
 	/* pages rewritten behind the cursor: a DIRTY record, byte by byte */
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "mock/dirty_now", "3"));
-	ASSERT_EQ(0, mdv_precopy_info(sfd, &init, &dirty));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "3"));
+	ASSERT_EQ(0, vmig_precopy_info(sfd, &init, &dirty));
 	ASSERT_EQ(0, init);
 	ASSERT_LT(0, dirty);
 	for (i = 0; dirty; i++) {
@@ -442,12 +444,12 @@ TEST_F(data, counters_exact_mid_record)
 	}
 
 	/* END in 3-byte reads */
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), NULL));
-	EXPECT_EQ((int64_t)END_BYTES, mdv_pipe(sfd, dfd, 3, 0, false));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), NULL));
+	EXPECT_EQ((int64_t)MDV_END_BYTES, vmig_pipe(sfd, dfd, 3, 0, false));
 	close(sfd);
 	close(dfd);
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 /* The seed knob makes the content: a new seed new content, the old one back */
@@ -457,20 +459,20 @@ TEST_F(data, seed_knob_changes_content)
 	unsigned int old;
 	uint64_t a, b;
 
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 1));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "dirty_rate", 0));
-	ASSERT_EQ(0, mdv_dbg_read(self->bdf[0], "params", params,
-				  sizeof(params)));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "state_size_mb", 1));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "dirty_rate", 0));
+	ASSERT_EQ(0, mdvt_dbg_read(self->bdf[0], "params", params,
+				   sizeof(params)));
 	p = strstr(params, "\nseed ");
 	ASSERT_NE(NULL, p);
 	old = strtoul(p + strlen("\nseed "), NULL, 0);
-	a = mdv_digest(self->bdf[0]);
+	a = mdvt_digest(self->bdf[0]);
 	ASSERT_NE(0, a);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "seed", old + 1));
-	b = mdv_digest(self->bdf[0]);
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "seed", old + 1));
+	b = mdvt_digest(self->bdf[0]);
 	EXPECT_NE(a, b) TH_LOG("seed %u -> %u: same content", old, old + 1);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "seed", old));
-	EXPECT_EQ(a, mdv_digest(self->bdf[0]));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "seed", old));
+	EXPECT_EQ(a, mdvt_digest(self->bdf[0]));
 }
 
 TEST_HARNESS_MAIN

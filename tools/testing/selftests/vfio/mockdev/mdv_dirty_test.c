@@ -18,7 +18,8 @@
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define PG 4096UL
@@ -34,32 +35,32 @@
 	"no DMA logging offered: kernel lacks CONFIG_IOMMUFD_DRIVER, no report could be delivered"
 
 FIXTURE(dirty) {
-	struct mdv_dev dev;
-	char bdf[MDV_NAME_LEN];
+	struct vmig_dev dev;
+	char bdf[VMIG_NAME_LEN];
 	uint8_t *buf;
 	uint64_t bitmap[64];
 };
 
 FIXTURE_SETUP(dirty)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
-	struct mdv_range r = { IOVA, LEN };
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
+	struct vmig_range r = { IOVA, LEN };
 	uint64_t ps = PG;
 	int ret;
 
 	self->dev.fd = -1;
 	self->buf = MAP_FAILED;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdfs[0]);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "state_size_mb", 1));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dirty_rate", 0));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dma_rate", 0));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_max_ranges", 4));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_max_span_gb", 4096));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_page_sizes", SIZES));
-	ASSERT_EQ(0, mdv_open(&self->dev, self->bdf, MDV_MODE_CONTAINER));
-	ret = mdv_log_start(&self->dev, &r, 1, &ps);
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "state_size_mb", 1));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "dirty_rate", 0));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "dma_rate", 0));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "log_max_ranges", 4));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "log_max_span_gb", 4096));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "log_page_sizes", SIZES));
+	ASSERT_EQ(0, vmig_open(&self->dev, self->bdf, VMIG_MODE_CONTAINER));
+	ret = vmig_log_start(&self->dev, &r, 1, &ps);
 	if (ret == -ENOTTY) {
 		/* the full lane's kernel has IOMMUFD_DRIVER: a real failure */
 		ASSERT_STRNE("full", getenv("LANE") ?: "")
@@ -67,20 +68,20 @@ FIXTURE_SETUP(dirty)
 		SKIP(return, "%s", NO_LOGGING);
 	}
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	ASSERT_EQ(0, vmig_log_stop(&self->dev));
 
 	self->buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->buf);
 	memset(self->buf, 0xa5, LEN);
-	ASSERT_EQ(0, mdv_map(&self->dev, self->buf, LEN, IOVA));
-	ASSERT_EQ(0, mdv_bus_master(&self->dev));
+	ASSERT_EQ(0, vmig_map(&self->dev, self->buf, LEN, IOVA));
+	ASSERT_EQ(0, vmig_bus_master(&self->dev));
 }
 
 FIXTURE_TEARDOWN(dirty)
 {
 	if (self->dev.fd >= 0)
-		mdv_close(&self->dev);
+		vmig_close(&self->dev);
 	if (self->buf != MAP_FAILED)
 		munmap(self->buf, LEN);
 }
@@ -88,9 +89,9 @@ FIXTURE_TEARDOWN(dirty)
 static int start1(FIXTURE_DATA(dirty) *self, uint64_t iova, uint64_t len,
 		  uint64_t *ps)
 {
-	struct mdv_range r = { iova, len };
+	struct vmig_range r = { iova, len };
 
-	return mdv_log_start(&self->dev, &r, 1, ps);
+	return vmig_log_start(&self->dev, &r, 1, ps);
 }
 
 static int dma(FIXTURE_DATA(dirty) *self, uint64_t iova, uint64_t len)
@@ -99,14 +100,14 @@ static int dma(FIXTURE_DATA(dirty) *self, uint64_t iova, uint64_t len)
 
 	snprintf(v, sizeof(v), "%lx %lu", (unsigned long)iova,
 		 (unsigned long)len);
-	return mdv_dbg_write(self->bdf, "mock/dma_write", v);
+	return mdvt_dbg_write(self->bdf, "mock/dma_write", v);
 }
 
 static uint64_t counter(const char *bdf, const char *file)
 {
 	char v[64];
 
-	if (mdv_dbg_read(bdf, file, v, sizeof(v)))
+	if (mdvt_dbg_read(bdf, file, v, sizeof(v)))
 		return 0;
 	return strtoull(v, NULL, 0);
 }
@@ -128,35 +129,35 @@ static int popcount(const uint64_t *bm, unsigned long n)
 
 TEST_F(dirty, start_validation)
 {
-	struct mdv_range r[300], one = { IOVA, LEN };
+	struct vmig_range r[300], one = { IOVA, LEN };
 	uint64_t ps;
 	int i;
 
 	ps = PG;
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->dev, r, 0, &ps));
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->dev, r, 0, &ps));
 	for (i = 0; i < 300; i++) {
 		r[i].iova = IOVA + i * 2 * PG;
 		r[i].length = PG;
 	}
-	EXPECT_EQ(-E2BIG, mdv_log_start(&self->dev, r, 300, &ps));
+	EXPECT_EQ(-E2BIG, vmig_log_start(&self->dev, r, 300, &ps));
 	EXPECT_EQ(-EINVAL, start1(self, IOVA + 1, LEN, &ps));
 	EXPECT_EQ(-EINVAL, start1(self, IOVA, LEN - 100, &ps));
-	r[0] = (struct mdv_range){ IOVA, 2 * PG };
-	r[1] = (struct mdv_range){ IOVA + PG, 2 * PG };
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->dev, r, 2, &ps));
+	r[0] = (struct vmig_range){ IOVA, 2 * PG };
+	r[1] = (struct vmig_range){ IOVA + PG, 2 * PG };
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->dev, r, 2, &ps));
 	EXPECT_EQ(-EOVERFLOW, start1(self, -2 * PG, 4 * PG, &ps));
 	ps = 3 * PG;
 	EXPECT_EQ(-EINVAL, start1(self, 0, 12 * PG, &ps));
 	ps = 0;
 	EXPECT_EQ(-EINVAL, start1(self, 0, 2 * PG, &ps));
 	/* the span limit */
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "log_max_span_gb", 1));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "log_max_span_gb", 1));
 	ps = PG;
 	EXPECT_EQ(-E2BIG, start1(self, 0, 2UL << 30, &ps));
 	EXPECT_EQ(0, start1(self, 0, 1UL << 30, &ps));
 	/* a second START while tracking */
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->dev, &one, 1, &ps));
-	EXPECT_EQ(0, mdv_log_stop(&self->dev));
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->dev, &one, 1, &ps));
+	EXPECT_EQ(0, vmig_log_stop(&self->dev));
 }
 
 TEST_F(dirty, report_validation)
@@ -164,16 +165,16 @@ TEST_F(dirty, report_validation)
 	uint64_t ps = PG;
 
 	/* not tracking */
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA, LEN, PG,
-					  self->bitmap));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA, LEN, PG,
+					   self->bitmap));
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA + LEN, PG, PG,
-					  self->bitmap));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA - PG, 2 * PG, PG,
-					  self->bitmap));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA, LEN, 3 * PG,
-					  self->bitmap));
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA + LEN, PG, PG,
+					   self->bitmap));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA - PG, 2 * PG, PG,
+					   self->bitmap));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA, LEN, 3 * PG,
+					   self->bitmap));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 }
 
 /*
@@ -188,23 +189,23 @@ TEST_F_TIMEOUT(dirty, unmapped_bitmap, 60)
 	int ret;
 
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
-	ret = mdv_log_report(&self->dev, IOVA, LEN, PG, (uint64_t *)8);
+	ret = vmig_log_report(&self->dev, IOVA, LEN, PG, (uint64_t *)8);
 	EXPECT_TRUE(ret == 0 || ret == -EFAULT);
 	TH_LOG("nothing dirty, unmapped bitmap: %s", strerror(-ret));
 	ASSERT_EQ(0, dma(self, IOVA + PG, 8));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP), NULL));
-	ret = mdv_log_report(&self->dev, IOVA, LEN, PG, (uint64_t *)8);
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP), NULL));
+	ret = vmig_log_report(&self->dev, IOVA, LEN, PG, (uint64_t *)8);
 	EXPECT_TRUE(ret == 0 || ret == -EFAULT);
 	TH_LOG("one dirty page, unmapped bitmap: %s (bit %s)", strerror(-ret),
 	       ret ? "kept" : "dropped by the core");
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(ret ? 1 : 0, popcount(self->bitmap, NPAGES));
 }
 
 TEST_F(dirty, combine_at_range_limit)
 {
-	struct mdv_range r[6];
+	struct vmig_range r[6];
 	uint64_t ps = PG;
 	int i;
 
@@ -213,21 +214,21 @@ TEST_F(dirty, combine_at_range_limit)
 		r[i].iova = IOVA + i * 4 * PG;
 		r[i].length = PG;
 	}
-	ASSERT_EQ(0, mdv_log_start(&self->dev, r, 6, &ps));
+	ASSERT_EQ(0, vmig_log_start(&self->dev, r, 6, &ps));
 	/* equal gaps: the first three ranges became one, gaps included */
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA, 9 * PG, PG,
-				    self->bitmap));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA + 9 * PG, PG, PG,
-					  self->bitmap));
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA + 20 * PG, PG, PG,
-				    self->bitmap));
-	ASSERT_EQ(0, mdv_log_stop(&self->dev));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA, 9 * PG, PG,
+				     self->bitmap));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA + 9 * PG, PG, PG,
+					   self->bitmap));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA + 20 * PG, PG, PG,
+				     self->bitmap));
+	ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	/* at the limit nothing merges: the gaps stay untracked */
-	ASSERT_EQ(0, mdv_log_start(&self->dev, r, 4, &ps));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->dev, IOVA, 5 * PG, PG,
-					  self->bitmap));
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA + 4 * PG, PG, PG,
-				    self->bitmap));
+	ASSERT_EQ(0, vmig_log_start(&self->dev, r, 4, &ps));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->dev, IOVA, 5 * PG, PG,
+					   self->bitmap));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA + 4 * PG, PG, PG,
+				     self->bitmap));
 }
 
 /*
@@ -259,7 +260,7 @@ TEST_F(dirty, page_size_rounding)
 			TH_LOG("hint %#lx: page size %#lx, want %#lx",
 			       (unsigned long)c[i].hint, (unsigned long)ps,
 			       (unsigned long)c[i].want);
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	}
 }
 
@@ -283,7 +284,7 @@ TEST_F(dirty, page_size_hint_below_4k_clamped)
 		if (ret)
 			continue;
 		EXPECT_EQ(PG, ps) TH_LOG("hint %lu", (unsigned long)hints[i]);
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	}
 }
 
@@ -294,7 +295,7 @@ TEST_F(dirty, page_size_hint_below_4k_clamped)
  */
 TEST_F(dirty, zero_length_range_rejected)
 {
-	struct mdv_range two[2] = { { IOVA, LEN }, { IOVA + 2 * LEN, 0 } };
+	struct vmig_range two[2] = { { IOVA, LEN }, { IOVA + 2 * LEN, 0 } };
 	uint64_t ps;
 	int ret;
 
@@ -302,17 +303,17 @@ TEST_F(dirty, zero_length_range_rejected)
 	ret = start1(self, IOVA, 0, &ps);
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("[IOVA, +0)");
 	if (!ret)
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	ps = PG;
 	ret = start1(self, 0, 0, &ps);
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("[0, +0)");
 	if (!ret)
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	ps = PG;
-	ret = mdv_log_start(&self->dev, two, 2, &ps);
+	ret = vmig_log_start(&self->dev, two, 2, &ps);
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("a real range and an empty one");
 	if (!ret)
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
 	/* and nothing was left tracking */
 	ps = PG;
 	EXPECT_EQ(0, start1(self, IOVA, LEN, &ps));
@@ -326,8 +327,8 @@ TEST_F(dirty, start_stop_cycles)
 	for (i = 0; i < 5; i++) {
 		ps = PG;
 		ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
-		ASSERT_EQ(0, mdv_log_stop(&self->dev));
-		ASSERT_EQ(0, mdv_log_stop(&self->dev)) TH_LOG("idempotent");
+		ASSERT_EQ(0, vmig_log_stop(&self->dev));
+		ASSERT_EQ(0, vmig_log_stop(&self->dev)) TH_LOG("idempotent");
 	}
 }
 
@@ -338,21 +339,21 @@ TEST_F_TIMEOUT(dirty, sub_range_reports_clear, 120)
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
 	ASSERT_EQ(0, dma(self, IOVA + 3 * PG + 10, 100));
 	ASSERT_EQ(0, dma(self, IOVA + 40 * PG, 64));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP), NULL));
 
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, 32 * PG, PG,
-				    self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, 32 * PG, PG,
+				     self->bitmap));
 	EXPECT_EQ(1, popcount(self->bitmap, 32));
 	EXPECT_EQ(1, bit(self->bitmap, 3));
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA + 32 * PG, 32 * PG, PG,
-				    self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA + 32 * PG, 32 * PG, PG,
+				     self->bitmap));
 	EXPECT_EQ(1, popcount(self->bitmap, 32));
 	EXPECT_EQ(1, bit(self->bitmap, 8));
 	/* report-and-clear */
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
 }
 
@@ -368,7 +369,7 @@ TEST_F_TIMEOUT(dirty, report_while_running_sees_issued_write, 60)
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
 	ASSERT_EQ(0, dma(self, IOVA + 7 * PG + 100, 8));
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(1, bit(self->bitmap, 7));
 	EXPECT_EQ(1, popcount(self->bitmap, NPAGES));
 }
@@ -385,27 +386,27 @@ TEST_F(dirty, tracking_across_states_and_reset)
 	int fd;
 
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(PRE_COPY), &fd));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP_COPY), NULL));
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP_COPY), NULL));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	/* a stopped device writes nothing */
 	EXPECT_EQ(-EBUSY, dma(self, IOVA, 8));
 	close(fd);
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(RUNNING), NULL));
-	EXPECT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(RUNNING), NULL));
+	EXPECT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	ASSERT_EQ(0, dma(self, IOVA + 5 * PG, 8));
-	ASSERT_EQ(0, mdv_reset(&self->dev));
+	ASSERT_EQ(0, vmig_reset(&self->dev));
 
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG,
-				    self->bitmap)) TH_LOG("reset keeps tracking");
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG,
+				     self->bitmap)) TH_LOG("reset keeps tracking");
 	EXPECT_EQ(NPAGES, popcount(self->bitmap, NPAGES))
 		TH_LOG("after a reset every tracked page is dirty once");
 	/* reported and cleared: nothing was written since */
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
-	EXPECT_EQ(0, mdv_log_stop(&self->dev));
+	EXPECT_EQ(0, vmig_log_stop(&self->dev));
 	ps = PG;
 	EXPECT_EQ(0, start1(self, IOVA, LEN, &ps));
 }
@@ -425,13 +426,13 @@ static void *map_granule(struct __test_metadata *_metadata,
 	if (g == MAP_FAILED)
 		return NULL;
 	memset(g, 0xa5, SZ_2M);
-	if (mdv_map(&self->dev, g, SZ_2M, GRAN)) {
+	if (vmig_map(&self->dev, g, SZ_2M, GRAN)) {
 		munmap(g, SZ_2M);
 		return NULL;
 	}
 	if (start1(self, GRAN, SZ_2M, &ps) || ps != SZ_2M) {
 		TH_LOG("START with a 2 MiB hint: page size %#lx", (unsigned long)ps);
-		mdv_unmap(&self->dev, SZ_2M, GRAN);
+		vmig_unmap(&self->dev, SZ_2M, GRAN);
 		munmap(g, SZ_2M);
 		return NULL;
 	}
@@ -440,8 +441,8 @@ static void *map_granule(struct __test_metadata *_metadata,
 
 static void unmap_granule(FIXTURE_DATA(dirty) *self, void *g)
 {
-	mdv_log_stop(&self->dev);
-	mdv_unmap(&self->dev, SZ_2M, GRAN);
+	vmig_log_stop(&self->dev);
+	vmig_unmap(&self->dev, SZ_2M, GRAN);
 	munmap(g, SZ_2M);
 }
 
@@ -452,11 +453,11 @@ static int dma_stopped(FIXTURE_DATA(dirty) *self, const uint64_t *iova,
 	unsigned int i;
 	int ret;
 
-	ret = mdv_set_state(&self->dev, S(RUNNING), NULL);
+	ret = vmig_set_state(&self->dev, S(RUNNING), NULL);
 	for (i = 0; !ret && i < n; i++)
 		ret = dma(self, iova[i], 8);
 	if (!ret)
-		ret = mdv_set_state(&self->dev, S(STOP), NULL);
+		ret = vmig_set_state(&self->dev, S(STOP), NULL);
 	return ret;
 }
 
@@ -480,7 +481,7 @@ TEST_F_TIMEOUT(dirty, coarse_granule_single_page_reports, 120)
 	ASSERT_EQ(0, dma_stopped(self, both, 2));
 	bm[0] = 0;
 	bm[1] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN + SZ_2M - PG, PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN + SZ_2M - PG, PG, PG, bm));
 	EXPECT_EQ(1, bm[0]) TH_LOG("last 4 KiB page of the granule: %#lx",
 				   (unsigned long)bm[0]);
 	EXPECT_EQ(CANARY, bm[1]) TH_LOG("past the bitmap: %#lx",
@@ -490,7 +491,7 @@ TEST_F_TIMEOUT(dirty, coarse_granule_single_page_reports, 120)
 	ASSERT_EQ(0, dma_stopped(self, &first, 1));
 	bm[0] = 0;
 	bm[1] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, PG, PG, bm));
 	EXPECT_EQ(1, bm[0]) TH_LOG("first 4 KiB page of the granule: %#lx",
 				   (unsigned long)bm[0]);
 	EXPECT_EQ(CANARY, bm[1]) TH_LOG("past the bitmap: %#lx",
@@ -516,35 +517,35 @@ TEST_F_TIMEOUT(dirty, coarse_granule_cleared_only_when_whole, 120)
 	ASSERT_EQ(0, dma_stopped(self, both, 2));
 	memset(bm, 0, sizeof(bm));
 	bm[GRAN_BITS / 64] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
 	EXPECT_EQ(GRAN_BITS, popcount(bm, GRAN_BITS));
 	EXPECT_EQ(CANARY, bm[GRAN_BITS / 64]);
 	memset(bm, 0, sizeof(bm));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
 	EXPECT_EQ(0, popcount(bm, GRAN_BITS)) TH_LOG("reported whole: cleared");
 
 	/* one write in the middle; a report of the first page only */
 	ASSERT_EQ(0, dma_stopped(self, &mid, 1));
 	memset(bm, 0, sizeof(bm));
 	bm[1] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, PG, PG, bm));
 	EXPECT_EQ(1, bm[0]) TH_LOG("the granule is dirty: %#lx",
 				   (unsigned long)bm[0]);
 	EXPECT_EQ(CANARY, bm[1]);
 	/* the rest of the granule, in a window of its own, still sees it */
 	memset(bm, 0, sizeof(bm));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN + PG, SZ_2M - PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN + PG, SZ_2M - PG, PG, bm));
 	EXPECT_EQ(GRAN_BITS - 1, popcount(bm, GRAN_BITS - 1))
 		TH_LOG("a partly reported granule stays dirty");
 	EXPECT_EQ(0, bit(bm, GRAN_BITS - 1)) TH_LOG("a bit past the window");
 	/* partial windows never clear it; a whole one does */
 	memset(bm, 0, sizeof(bm));
 	bm[GRAN_BITS / 64] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
 	EXPECT_EQ(GRAN_BITS, popcount(bm, GRAN_BITS));
 	EXPECT_EQ(CANARY, bm[GRAN_BITS / 64]);
 	memset(bm, 0, sizeof(bm));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, GRAN, SZ_2M, PG, bm));
 	EXPECT_EQ(0, popcount(bm, GRAN_BITS));
 	unmap_granule(self, g);
 }
@@ -564,8 +565,8 @@ TEST_F_TIMEOUT(dirty, exactness_against_device_writes, 300)
 	int changed = 0, missed = 0, extra = 0;
 	char mode[32];
 
-	ASSERT_EQ(0, mdv_dbg_read(self->bdf, "mock/dma_mode", mode,
-				  sizeof(mode)));
+	ASSERT_EQ(0, mdvt_dbg_read(self->bdf, "mock/dma_mode", mode,
+				   sizeof(mode)));
 	if (strncmp(mode, "edu", 3))
 		SKIP(return, "device writes are simulated here (%s)", mode);
 	memset(pattern, 0xa5, sizeof(pattern));
@@ -576,15 +577,15 @@ TEST_F_TIMEOUT(dirty, exactness_against_device_writes, 300)
 		ASSERT_EQ(0, dma(self, IOVA + w[i].page * PG + w[i].off,
 				 w[i].len));
 	/* ... and in the background while running */
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dma_rate", 5));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "dma_rate", 5));
 	usleep(800000);
 	/* seed 004: a write issued right before the stop is in the report */
 	ASSERT_EQ(0, dma(self, IOVA + 60 * PG + 8, 8));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP), NULL));
 	writes = counter(self->bdf, "mock/dma_writes") - w0;
 
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	for (i = 0; i < NPAGES; i++) {
 		int ch = memcmp(self->buf + i * PG, pattern, PG) != 0;
 
@@ -611,23 +612,23 @@ TEST_F(dirty, reset_owes_each_window_once)
 	uint64_t ps = PG, bm[2];
 
 	ASSERT_EQ(0, start1(self, IOVA, LEN, &ps));
-	ASSERT_EQ(0, mdv_reset(&self->dev));
+	ASSERT_EQ(0, vmig_reset(&self->dev));
 	bm[0] = 0;
 	bm[1] = CANARY;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, 16 * PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, 16 * PG, PG, bm));
 	EXPECT_EQ(0xffffULL, bm[0]) TH_LOG("first 16 pages: %#llx",
 					   (unsigned long long)bm[0]);
 	EXPECT_EQ(CANARY, bm[1]);
 	bm[0] = 0;
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA + 8 * PG, 16 * PG, PG, bm));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA + 8 * PG, 16 * PG, PG, bm));
 	EXPECT_EQ(0xff00ULL, bm[0]) TH_LOG("pages 8..23, 8..15 reported: %#llx",
 					   (unsigned long long)bm[0]);
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(NPAGES - 24, popcount(self->bitmap, NPAGES));
 	EXPECT_EQ(0, popcount(self->bitmap, 24));
 	memset(self->bitmap, 0, sizeof(self->bitmap));
-	ASSERT_EQ(0, mdv_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
+	ASSERT_EQ(0, vmig_log_report(&self->dev, IOVA, LEN, PG, self->bitmap));
 	EXPECT_EQ(0, popcount(self->bitmap, NPAGES));
 }
 
@@ -665,8 +666,8 @@ static int report_windows(FIXTURE_DATA(dirty) *self, uint64_t *seen)
 	for (w = 0; w + 1 < ARRAY_SIZE(cut); w++) {
 		memset(bm, 0, sizeof(bm));
 		bm[(cut[w + 1] - cut[w]) / PG / 64 + 1] = CANARY;
-		ret = mdv_log_report(&self->dev, EX_IOVA + cut[w],
-				     cut[w + 1] - cut[w], PG, bm);
+		ret = vmig_log_report(&self->dev, EX_IOVA + cut[w],
+				      cut[w + 1] - cut[w], PG, bm);
 		if (ret)
 			return ret;
 		if (bm[(cut[w + 1] - cut[w]) / PG / 64 + 1] != CANARY)
@@ -693,27 +694,27 @@ TEST_F_TIMEOUT(dirty, exactness_2m_granule_windows_background_dma, 300)
 	uint8_t *buf;
 	char mode[32];
 
-	ASSERT_EQ(0, mdv_dbg_read(self->bdf, "mock/dma_mode", mode,
-				  sizeof(mode)));
+	ASSERT_EQ(0, mdvt_dbg_read(self->bdf, "mock/dma_mode", mode,
+				   sizeof(mode)));
 	if (strncmp(mode, "edu", 3))
 		SKIP(return, "device writes are simulated here (%s)", mode);
 	buf = mmap(NULL, EX_LEN, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0xa5, EX_LEN);
-	ASSERT_EQ(0, mdv_map(&self->dev, buf, EX_LEN, EX_IOVA));
+	ASSERT_EQ(0, vmig_map(&self->dev, buf, EX_LEN, EX_IOVA));
 	w0 = counter(self->bdf, "mock/dma_writes");
 	ASSERT_EQ(0, start1(self, EX_IOVA, EX_LEN, &ps));
 	ASSERT_EQ(SZ_2M, ps);
 
 	for (i = 0; i < ARRAY_SIZE(w); i++)
 		ASSERT_EQ(0, dma(self, EX_IOVA + w[i].off, w[i].len));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dma_rate", 8));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "dma_rate", 8));
 	for (round = 0; round < 6; round++) {
 		usleep(300000);
 		ASSERT_EQ(0, report_windows(self, seen)) TH_LOG("round %d", round);
 	}
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP), NULL));
 	ASSERT_EQ(0, report_windows(self, seen));
 	writes = counter(self->bdf, "mock/dma_writes") - w0;
 
@@ -739,8 +740,8 @@ TEST_F_TIMEOUT(dirty, exactness_2m_granule_windows_background_dma, 300)
 	EXPECT_LE(ARRAY_SIZE(w) * 2, changed);
 	EXPECT_EQ(0, missed);
 	EXPECT_EQ(0, extra);
-	mdv_log_stop(&self->dev);
-	mdv_unmap(&self->dev, EX_LEN, EX_IOVA);
+	vmig_log_stop(&self->dev);
+	vmig_unmap(&self->dev, EX_LEN, EX_IOVA);
 	munmap(buf, EX_LEN);
 }
 

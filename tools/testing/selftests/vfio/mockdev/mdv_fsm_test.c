@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 
 FIXTURE(fsm) {
-	struct mdv_dev dev;
-	char bdf[MDV_NAME_LEN];
+	struct vmig_dev dev;
+	char bdf[VMIG_NAME_LEN];
 	int fd;			/* data FD held while in `from` */
 };
 
@@ -35,20 +36,20 @@ FIXTURE_VARIANT_ADD(fsm, p2p_precopy) { .p2p = true, .precopy = true };
 
 FIXTURE_SETUP(fsm)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	uint64_t flags = 0, want;
 
 	self->fd = -1;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdfs[0]);
-	ASSERT_EQ(0, mdv_param(self->bdf, "p2p", variant->p2p ? "true" : "false"));
-	ASSERT_EQ(0, mdv_param(self->bdf, "precopy",
-			       variant->precopy ? "true" : "false"));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "state_size_mb", 1));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "dirty_rate", 0));
-	ASSERT_EQ(0, mdv_open(&self->dev, self->bdf, MDV_MODE_CONTAINER));
-	ASSERT_EQ(0, mdv_mig_flags(&self->dev, &flags));
+	ASSERT_EQ(0, mdvt_param(self->bdf, "p2p", variant->p2p ? "true" : "false"));
+	ASSERT_EQ(0, mdvt_param(self->bdf, "precopy",
+				variant->precopy ? "true" : "false"));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "state_size_mb", 1));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "dirty_rate", 0));
+	ASSERT_EQ(0, vmig_open(&self->dev, self->bdf, VMIG_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_mig_flags(&self->dev, &flags));
 	want = VFIO_MIGRATION_STOP_COPY |
 	       (variant->p2p ? VFIO_MIGRATION_P2P : 0) |
 	       (variant->precopy ? VFIO_MIGRATION_PRE_COPY : 0);
@@ -59,7 +60,7 @@ FIXTURE_TEARDOWN(fsm)
 {
 	if (self->fd >= 0)
 		close(self->fd);
-	mdv_close(&self->dev);
+	vmig_close(&self->dev);
 }
 
 static bool supported(uint32_t s, const FIXTURE_VARIANT(fsm) *v)
@@ -83,25 +84,25 @@ static void reach(struct __test_metadata *_metadata, FIXTURE_DATA(fsm) *self,
 	uint32_t st;
 
 	if (from == S(ERROR)) {
-		ASSERT_EQ(0, mdv_dbg_write(self->bdf, "fail_arc", "1"));
-		ASSERT_EQ(-EIO, mdv_set_state(&self->dev, S(STOP), NULL));
+		ASSERT_EQ(0, mdvt_dbg_write(self->bdf, "fail_arc", "1"));
+		ASSERT_EQ(-EIO, vmig_set_state(&self->dev, S(STOP), NULL));
 	} else if (from == S(RESUMING)) {
 		/* A valid stream to load: the device's own, saved at STOP. */
 		uint8_t *buf;
 		int64_t len;
 		int sfd;
 
-		ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP_COPY), &sfd));
-		len = mdv_read_stream(sfd, &buf);
+		ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP_COPY), &sfd));
+		len = vmig_read_stream(sfd, &buf);
 		close(sfd);
 		ASSERT_LT(0, len);
-		ASSERT_EQ(0, mdv_set_state(&self->dev, S(RESUMING), &self->fd));
-		ASSERT_EQ(len, mdv_write_all(self->fd, buf, len, 65536));
+		ASSERT_EQ(0, vmig_set_state(&self->dev, S(RESUMING), &self->fd));
+		ASSERT_EQ(len, vmig_write_all(self->fd, buf, len, 65536));
 		free(buf);
 	} else {
-		ASSERT_EQ(0, mdv_set_state(&self->dev, from, &self->fd));
+		ASSERT_EQ(0, vmig_set_state(&self->dev, from, &self->fd));
 	}
-	ASSERT_EQ(0, mdv_get_state(&self->dev, &st));
+	ASSERT_EQ(0, vmig_get_state(&self->dev, &st));
 	ASSERT_EQ(from, st);
 }
 
@@ -117,31 +118,31 @@ static void fsm_check(struct __test_metadata *_metadata,
 
 	if (!supported(from, variant))
 		SKIP(return, "%s is not offered by this feature set",
-		     mdv_state_name(from));
+		     vmig_state_name(from));
 	reach(_metadata, self, from);
 
 	ok = supported(to, variant) && to != S(ERROR) && from != S(ERROR) &&
-	     !(from == S(STOP_COPY) && mdv_state_precopy(to));
+	     !(from == S(STOP_COPY) && vmig_state_precopy(to));
 	new_fd = ok && from != to &&
 		 (to == S(RESUMING) ||
-		  (to == S(STOP_COPY) && !mdv_state_saving(from)) ||
-		  (mdv_state_precopy(to) && !mdv_state_precopy(from)));
+		  (to == S(STOP_COPY) && !vmig_state_saving(from)) ||
+		  (vmig_state_precopy(to) && !vmig_state_precopy(from)));
 
-	ret = mdv_set_state(&self->dev, to, &fd);
+	ret = vmig_set_state(&self->dev, to, &fd);
 	if (ok) {
-		EXPECT_EQ(0, ret) TH_LOG("%s -> %s: %s", mdv_state_name(from),
-					 mdv_state_name(to), strerror(-ret));
+		EXPECT_EQ(0, ret) TH_LOG("%s -> %s: %s", vmig_state_name(from),
+					 vmig_state_name(to), strerror(-ret));
 	} else {
 		EXPECT_EQ(-EINVAL, ret);
 	}
 	EXPECT_EQ(new_fd, fd >= 0);
-	ASSERT_EQ(0, mdv_get_state(&self->dev, &st));
-	EXPECT_EQ(ok ? to : from, st) TH_LOG("state %s", mdv_state_name(st));
+	ASSERT_EQ(0, vmig_get_state(&self->dev, &st));
+	EXPECT_EQ(ok ? to : from, st) TH_LOG("state %s", vmig_state_name(st));
 
 	/* Leaving a session invalidates its FD; staying keeps it usable. */
-	if (self->fd >= 0 && mdv_state_saving(from)) {
+	if (self->fd >= 0 && vmig_state_saving(from)) {
 		ret = read(self->fd, &c, 1);
-		if (ok && !mdv_state_saving(to)) {
+		if (ok && !vmig_state_saving(to)) {
 			EXPECT_TRUE(ret < 0 && errno == ENODEV);
 		} else {
 			EXPECT_EQ(1, ret);
@@ -155,8 +156,8 @@ static void fsm_check(struct __test_metadata *_metadata,
 		close(fd);
 
 	if (st == S(ERROR)) {
-		ASSERT_EQ(0, mdv_reset(&self->dev));
-		ASSERT_EQ(0, mdv_get_state(&self->dev, &st));
+		ASSERT_EQ(0, vmig_reset(&self->dev));
+		ASSERT_EQ(0, vmig_get_state(&self->dev, &st));
 		EXPECT_EQ(S(RUNNING), st);
 	}
 }

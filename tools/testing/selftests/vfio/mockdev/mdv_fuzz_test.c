@@ -44,11 +44,17 @@
 #include <sys/random.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 
-/* The stream format, as Documentation/mockdev-vfio-pci.rst states it */
+/*
+ * The stream format, as Documentation/mockdev-vfio-pci.rst states it. On
+ * purpose not mdv_stream.h's MDV_*_BYTES() helpers, which the driver uses:
+ * the model is an independent oracle, its own arithmetic from the text; the
+ * asserts below only check that both agree on the structures' sizes.
+ */
 #define PG		4096ULL
 #define REC_HDR		16ULL
 #define HEADER_BYTES	(REC_HDR + 32)
@@ -138,8 +144,8 @@ struct save {
 };
 
 struct fdev {
-	struct mdv_dev dev;
-	char bdf[MDV_NAME_LEN];
+	struct vmig_dev dev;
+	char bdf[VMIG_NAME_LEN];
 	uint32_t seed;		/* the device's content seed (params) */
 	/* the model */
 	uint32_t state;
@@ -252,7 +258,7 @@ static int diverge(struct fuzz *f, struct fdev *d, const char *fmt, ...)
 	if (n > 0 && n < (int)sizeof(f->why))
 		n += snprintf(f->why + n, sizeof(f->why) - n,
 			      " [%s: model %s, %llu pages, running %d, logging %d/%d",
-			      d->bdf, mdv_state_name(d->state),
+			      d->bdf, vmig_state_name(d->state),
 			      (unsigned long long)d->npages, d->running,
 			      d->log_active, d->log_owed);
 	if (d->sfd >= 0 && n > 0 && n < (int)sizeof(f->why))
@@ -356,7 +362,7 @@ static int read_digest(struct fdev *d, uint64_t *digest)
 {
 	char buf[64], *end;
 
-	if (mdv_dbg_read(d->bdf, "digest", buf, sizeof(buf)))
+	if (mdvt_dbg_read(d->bdf, "digest", buf, sizeof(buf)))
 		return -1;
 	errno = 0;
 	*digest = strtoull(buf, &end, 16);
@@ -370,9 +376,9 @@ static int do_set(struct fuzz *f, struct fdev *d, const struct op *op)
 	uint64_t digest = 0, now, in_len = 0;
 	int ret, fd = -1, k, src = 0;
 
-	ret = mdv_set_state(&d->dev, to, &fd);
+	ret = vmig_set_state(&d->dev, to, &fd);
 	if (to > S(PRE_COPY_P2P) || to == S(ERROR) || cur == S(ERROR) ||
-	    (cur == S(STOP_COPY) && mdv_state_precopy(to))) {
+	    (cur == S(STOP_COPY) && vmig_state_precopy(to))) {
 		if (ret != -EINVAL)
 			return diverge(f, d, "set %u: want EINVAL, got %d", to, ret);
 		return 0;
@@ -396,9 +402,9 @@ static int do_set(struct fuzz *f, struct fdev *d, const struct op *op)
 			}
 			resumed = true;
 		}
-		if (mdv_state_saving(cur) && !mdv_state_saving(nx))
+		if (vmig_state_saving(cur) && !vmig_state_saving(nx))
 			end_saving(d);
-		if (mdv_state_precopy(cur) && nx == S(STOP_COPY))
+		if (vmig_state_precopy(cur) && nx == S(STOP_COPY))
 			d->s.precopy = false;
 		/* p2p is on: only these arcs freeze and unfreeze the content */
 		if ((cur == S(RUNNING_P2P) && nx == S(STOP)) ||
@@ -417,11 +423,11 @@ static int do_set(struct fuzz *f, struct fdev *d, const struct op *op)
 			}
 			new_r = true;
 		}
-		if (mdv_state_precopy(nx) && !mdv_state_precopy(cur)) {
+		if (vmig_state_precopy(nx) && !vmig_state_precopy(cur)) {
 			begin_saving(d, true);
 			new_s = true;
 		}
-		if (nx == S(STOP_COPY) && !mdv_state_saving(cur)) {
+		if (nx == S(STOP_COPY) && !vmig_state_saving(cur)) {
 			begin_saving(d, false);
 			new_s = true;
 		}
@@ -438,9 +444,9 @@ static int do_set(struct fuzz *f, struct fdev *d, const struct op *op)
 			       to, ret, (unsigned long long)in_len, f->d[src].bdf);
 	if (ok && ret)
 		return diverge(f, d, "set %u: got %d", to, ret);
-	if (mdv_get_state(&d->dev, &got) || got != d->state)
+	if (vmig_get_state(&d->dev, &got) || got != d->state)
 		return diverge(f, d, "after set %u: device in %s", to,
-			       mdv_state_name(got));
+			       vmig_state_name(got));
 	has_fd = fd >= 0;
 	if (has_fd != (new_s || new_r)) {
 		if (fd >= 0)
@@ -814,8 +820,8 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_SET:
 		return do_set(f, d, op);
 	case OP_GET:
-		if (mdv_get_state(&d->dev, &st) || st != d->state)
-			return diverge(f, d, "get: device in %s", mdv_state_name(st));
+		if (vmig_get_state(&d->dev, &st) || st != d->state)
+			return diverge(f, d, "get: device in %s", vmig_state_name(st));
 		return 0;
 	case OP_READ:
 		if (d->sfd < 0)
@@ -855,7 +861,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_PRECOPY:
 		if (d->sfd < 0)
 			return 0;
-		ret = mdv_precopy_info(d->sfd, &init, &dirty);
+		ret = vmig_precopy_info(d->sfd, &init, &dirty);
 		if (!d->s.precopy)
 			return ret == -EINVAL ? 0 :
 			       diverge(f, d, "precopy info outside PRE_COPY: %d", ret);
@@ -869,7 +875,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_PRECOPY_RFD:
 		if (d->rfd < 0)
 			return 0;
-		ret = mdv_precopy_info(d->rfd, &init, &dirty);
+		ret = vmig_precopy_info(d->rfd, &init, &dirty);
 		return ret == -ENOTTY ? 0 :
 		       diverge(f, d, "precopy info on resuming FD: %d", ret);
 	case OP_DATA_SIZE: {
@@ -879,7 +885,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 				(d->s.end ? 0 : END_BYTES) +
 				(d->s.cls == C_FINAL ? d->s.left : 0);
 
-		ret = mdv_data_size(&d->dev, &len);
+		ret = vmig_data_size(&d->dev, &len);
 		if (ret || len != want)
 			return diverge(f, d, "data size: %d, %llu, want %llu", ret,
 				       (unsigned long long)len,
@@ -889,7 +895,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_DIRTY_NOW:
 		len = op->arg % 8 ? 1 + op->arg / 8 % 32 : 1 + op->arg / 8 % 600;
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)len);
-		ret = mdv_dbg_write(d->bdf, "mock/dirty_now", val);
+		ret = mdvt_dbg_write(d->bdf, "mock/dirty_now", val);
 		/* a stopped device's state never changes */
 		if (ret != (d->running ? 0 : -EBUSY))
 			return diverge(f, d, "dirty_now %llu: %d",
@@ -901,7 +907,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 		return 0;
 	case OP_RESET:
 		was = d->state != S(RUNNING) || d->sfd >= 0 || d->rfd >= 0;
-		if (mdv_reset(&d->dev))
+		if (vmig_reset(&d->dev))
 			return diverge(f, d, "reset failed");
 		model_reset(d);
 		/* a function reset keeps DMA logging; all is dirty once */
@@ -913,12 +919,12 @@ static int do_op(struct fuzz *f, const struct op *op)
 			close(d->stale[--d->nstale]);
 		return 0;
 	case OP_LOG_START: {
-		struct mdv_range r = { 0x100000, 0x40000 };
+		struct vmig_range r = { 0x100000, 0x40000 };
 		uint64_t ps = 4096;
 
 		if (!f->logging)
 			return 0;
-		ret = mdv_log_start(&d->dev, &r, 1, &ps);
+		ret = vmig_log_start(&d->dev, &r, 1, &ps);
 		if (ret != (d->log_active ? -EINVAL : 0))
 			return diverge(f, d, "log start: %d (active %d)", ret,
 				       d->log_active);
@@ -938,7 +944,7 @@ static int do_op(struct fuzz *f, const struct op *op)
 
 		if (!f->logging)
 			return 0;
-		ret = mdv_log_report(&d->dev, iova, 0x10000, 4096, bm);
+		ret = vmig_log_report(&d->dev, iova, 0x10000, 4096, bm);
 		if (ret != (in ? 0 : -EINVAL))
 			return diverge(f, d, "log report: %d (active %d)", ret,
 				       d->log_active);
@@ -955,17 +961,17 @@ static int do_op(struct fuzz *f, const struct op *op)
 	case OP_LOG_STOP:
 		if (!f->logging)
 			return 0;
-		if (mdv_log_stop(&d->dev))
+		if (vmig_log_stop(&d->dev))
 			return diverge(f, d, "log stop failed");
 		f->effective = d->log_active;
 		d->log_active = false;
 		d->log_owed = false;
 		return 0;
 	case OP_KNOB:
-		ret = mdv_param_u32(d->bdf, "state_size_mb", 3 - d->size_mb);
+		ret = mdvt_param_u32(d->bdf, "state_size_mb", 3 - d->size_mb);
 		if (d->state != S(RUNNING))
 			return ret ? 0 : diverge(f, d, "knob set in %s",
-						  mdv_state_name(d->state));
+						  vmig_state_name(d->state));
 		if (ret)
 			return diverge(f, d, "knob set in RUNNING failed (%d)", ret);
 		/* a new size: new content, the generator starts again */
@@ -976,8 +982,8 @@ static int do_op(struct fuzz *f, const struct op *op)
 		return 0;
 	case OP_REOPEN:
 		was = d->state != S(RUNNING) || d->sfd >= 0 || d->rfd >= 0;
-		mdv_close(&d->dev);
-		if (mdv_open(&d->dev, d->bdf, MDV_MODE_CONTAINER))
+		vmig_close(&d->dev);
+		if (vmig_open(&d->dev, d->bdf, VMIG_MODE_CONTAINER))
 			return diverge(f, d, "reopen failed");
 		model_reset(d);
 		/* close ends DMA logging */
@@ -1024,7 +1030,7 @@ static const uint8_t op_w[W_NUM][OP_NUM] = {
 };
 
 /* Where a set goes, by the state it starts from; mostly somewhere useful */
-static const uint8_t to_w[MDV_NUM_STATES][MDV_NUM_STATES] = {
+static const uint8_t to_w[VMIG_NUM_STATES][VMIG_NUM_STATES] = {
 	[S(ERROR)] = { [S(RUNNING)] = 1, [S(STOP)] = 1 },
 	[S(RUNNING)] = { [S(PRE_COPY)] = 20, [S(STOP_COPY)] = 3,
 		[S(RESUMING)] = 3, [S(STOP)] = 15, [S(RUNNING_P2P)] = 25,
@@ -1101,7 +1107,7 @@ static struct op random_op(const struct fuzz *f, unsigned int *seed)
 		op.kind = pick(op_w[situation(d)], OP_NUM, rand_r(seed));
 	op.arg = rand_r(seed);
 	if (op.kind == OP_SET)	/* mostly useful states, sometimes not */
-		op.arg = op.arg % 16 ? pick(to_w[d->state], MDV_NUM_STATES, op.arg / 16) :
+		op.arg = op.arg % 16 ? pick(to_w[d->state], VMIG_NUM_STATES, op.arg / 16) :
 				       op.arg / 16 % 64;
 	if (op.kind == OP_READ || op.kind == OP_WRITE ||
 	    op.kind == OP_WRITE_GARBAGE)
@@ -1123,7 +1129,7 @@ static void fuzz_close(struct fuzz *f)
 		free(d->s.buf);
 		d->s.buf = NULL;
 		d->s.cap = 0;
-		mdv_close(&d->dev);
+		vmig_close(&d->dev);
 	}
 	while (f->nlib)
 		free(f->lib[--f->nlib].buf);
@@ -1134,7 +1140,7 @@ static int param_get(const char *bdf, const char *name, uint32_t *val)
 {
 	char buf[1024], key[64], *p;
 
-	if (mdv_dbg_read(bdf, "params", buf + 1, sizeof(buf) - 1))
+	if (mdvt_dbg_read(bdf, "params", buf + 1, sizeof(buf) - 1))
 		return -1;
 	buf[0] = '\n';
 	snprintf(key, sizeof(key), "\n%s ", name);
@@ -1159,7 +1165,7 @@ static int fuzz_open(struct fuzz *f)
 		"fail_arc", "fail_alloc", "fail_read", "fail_write",
 		"fail_log_start", "fail_log_report",
 	};
-	struct mdv_range r = { 0x100000, 0x40000 };
+	struct vmig_range r = { 0x100000, 0x40000 };
 	const struct op setup[] = {
 		{ .kind = OP_SET, .dev = 0, .arg = S(STOP_COPY) },
 		{ .kind = OP_DRAIN, .dev = 0 },
@@ -1184,20 +1190,20 @@ static int fuzz_open(struct fuzz *f)
 		/* knobs and faults other tests may have left behind */
 		snprintf(f->why, sizeof(f->why), "knobs or open of %s", d->bdf);
 		for (k = 0; k < ARRAY_SIZE(zero); k++)
-			if (mdv_param_u32(d->bdf, zero[k], 0))
+			if (mdvt_param_u32(d->bdf, zero[k], 0))
 				return -1;
 		for (k = 0; k < ARRAY_SIZE(faults); k++)
-			mdv_dbg_write(d->bdf, faults[k], "0");
-		if (mdv_param_u32(d->bdf, "state_size_mb", 1) ||
-		    mdv_param(d->bdf, "p2p", "true") ||
-		    mdv_param(d->bdf, "precopy", "true") ||
+			mdvt_dbg_write(d->bdf, faults[k], "0");
+		if (mdvt_param_u32(d->bdf, "state_size_mb", 1) ||
+		    mdvt_param(d->bdf, "p2p", "true") ||
+		    mdvt_param(d->bdf, "precopy", "true") ||
 		    param_get(d->bdf, "seed", &d->seed) ||
-		    mdv_open(&d->dev, d->bdf, MDV_MODE_CONTAINER))
+		    vmig_open(&d->dev, d->bdf, VMIG_MODE_CONTAINER))
 			return -1;
 		model_reset(d);
 	}
-	f->logging = !mdv_log_start(&f->d[0].dev, &r, 1, &ps);
-	mdv_log_stop(&f->d[0].dev);
+	f->logging = !vmig_log_start(&f->d[0].dev, &r, 1, &ps);
+	vmig_log_stop(&f->d[0].dev);
 	for (i = 0; i < ARRAY_SIZE(setup); i++)
 		if (setup[i].dev < f->ndev && do_op(f, &setup[i]))
 			return -1;
@@ -1274,21 +1280,21 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 	const char *s_seed = getenv("MDV_FUZZ_SEED");
 	const char *s_ops = getenv("MDV_FUZZ_OPS");
 	long nops = s_ops ? strtol(s_ops, NULL, 0) : 100000, i, n, done;
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	struct fuzz *f = calloc(1, sizeof(*f));
 	struct op *ops = malloc(sizeof(*ops) * nops);
 	unsigned int seed, seed0;
 	int divergences = 0, k;
 	uint32_t size_mb[MAX_DEV];
-	double t0 = mdv_now();
+	double t0 = vmig_now();
 
 	/* a new seed every run, printed first so that any run can be replayed */
 	if (s_seed)
 		seed = strtoul(s_seed, NULL, 0);
 	else if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-		seed = time(NULL) ^ getpid() ^ (unsigned int)(mdv_now() * 1e6);
+		seed = time(NULL) ^ getpid() ^ (unsigned int)(vmig_now() * 1e6);
 	seed0 = seed;
-	k = mdv_list(bdfs, MDV_MAX_DEVS);
+	k = mdvt_list(bdfs, VMIG_MAX_DEVS);
 	if (k < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	f->ndev = k < MAX_DEV ? k : MAX_DEV;
@@ -1321,7 +1327,7 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 		}
 	}
 	done = divergences ? i + 1 : nops;
-	printf("# fuzz: %.1f s\n", mdv_now() - t0);
+	printf("# fuzz: %.1f s\n", vmig_now() - t0);
 	for (k = 0; k < OP_NUM; k++)
 		if (f->kind_ops[k])
 			printf("#   %-28s %7ld ops, %7ld effective\n", op_names[k],
@@ -1343,7 +1349,7 @@ TEST_F_TIMEOUT(fuzz, model, 1500)
 			printf("# it diverges with: %s\n", f->why);
 	}
 	for (k = 0; k < f->ndev; k++)
-		mdv_param_u32(f->d[k].bdf, "state_size_mb", size_mb[k]);
+		mdvt_param_u32(f->d[k].bdf, "state_size_mb", size_mb[k]);
 	EXPECT_EQ(0, divergences);
 	/* the depth, per 100000 ops: a run that did little fails */
 	EXPECT_GE(done, nops);

@@ -14,39 +14,40 @@
 #include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 FIXTURE(open) {
-	struct mdv_dev dev;
-	char bdf[MDV_NAME_LEN];
+	struct vmig_dev dev;
+	char bdf[VMIG_NAME_LEN];
 };
 
 FIXTURE_VARIANT(open) {
-	enum mdv_iommu_mode mode;
+	enum vmig_iommu_mode mode;
 };
 
-FIXTURE_VARIANT_ADD(open, container) { .mode = MDV_MODE_CONTAINER };
-FIXTURE_VARIANT_ADD(open, iommufd) { .mode = MDV_MODE_IOMMUFD };
+FIXTURE_VARIANT_ADD(open, container) { .mode = VMIG_MODE_CONTAINER };
+FIXTURE_VARIANT_ADD(open, iommufd) { .mode = VMIG_MODE_IOMMUFD };
 
 FIXTURE_SETUP(open)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	int ret;
 
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdfs[0]);
-	ret = mdv_open(&self->dev, self->bdf, variant->mode);
+	ret = vmig_open(&self->dev, self->bdf, variant->mode);
 	if (ret == -ENODEV)
 		SKIP(return, "kernel has no %s path (no /dev/iommu or vfio cdev)",
-		     mdv_mode_name(variant->mode));
+		     vmig_mode_name(variant->mode));
 	ASSERT_EQ(0, ret) TH_LOG("open %s via %s: %s", self->bdf,
-				 mdv_mode_name(variant->mode), strerror(-ret));
+				 vmig_mode_name(variant->mode), strerror(-ret));
 }
 
 FIXTURE_TEARDOWN(open)
 {
-	mdv_close(&self->dev);
+	vmig_close(&self->dev);
 }
 
 TEST_F(open, device_info)
@@ -82,9 +83,9 @@ TEST_F(open, advertises_migration)
 	uint64_t flags = 0;
 	uint32_t state = ~0U;
 
-	ASSERT_EQ(0, mdv_mig_flags(&self->dev, &flags));
+	ASSERT_EQ(0, vmig_mig_flags(&self->dev, &flags));
 	EXPECT_TRUE(flags & VFIO_MIGRATION_STOP_COPY);
-	ASSERT_EQ(0, mdv_get_state(&self->dev, &state));
+	ASSERT_EQ(0, vmig_get_state(&self->dev, &state));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state);
 }
 
@@ -143,9 +144,9 @@ TEST(binds_to_edu_only)
 		TH_LOG("no idle non-edu PCI function to try");
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
 		 bdf);
-	ASSERT_EQ(0, mdv_sysfs_write(path, "mockdev-vfio-pci"));
-	mdv_sysfs_write("/sys/bus/pci/drivers_probe", bdf);
-	mdv_sysfs_write(path, "\n");
+	ASSERT_EQ(0, vmig_sysfs_write(path, "mockdev-vfio-pci"));
+	vmig_sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	vmig_sysfs_write(path, "\n");
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n > 0) {
@@ -153,7 +154,7 @@ TEST(binds_to_edu_only)
 		/* leave the function as it was */
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
 			 bdf);
-		mdv_sysfs_write(path, bdf);
+		vmig_sysfs_write(path, bdf);
 	}
 	EXPECT_EQ(-1, n) TH_LOG("%s (%04lx:%04lx) bound to %s", bdf,
 				sysfs_ul(bdf, "vendor"), sysfs_ul(bdf, "device"),

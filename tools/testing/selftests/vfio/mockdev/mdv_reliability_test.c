@@ -28,67 +28,68 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define DBG "/sys/kernel/debug"
 
 FIXTURE(rel) {
-	char bdf[2][MDV_NAME_LEN];
-	struct mdv_dev src, dst;
+	char bdf[2][VMIG_NAME_LEN];
+	struct vmig_dev src, dst;
 };
 
 FIXTURE_SETUP(rel)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	int i;
 
 	self->src.fd = -1;
 	self->dst.fd = -1;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 2)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 2)
 		SKIP(return, "need two functions bound to mockdev-vfio-pci");
 	for (i = 0; i < 2; i++) {
 		snprintf(self->bdf[i], sizeof(self->bdf[i]), "%s", bdfs[i]);
-		ASSERT_EQ(0, mdv_param(bdfs[i], "p2p", "true"));
-		ASSERT_EQ(0, mdv_param(bdfs[i], "precopy", "true"));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "state_size_mb", 2));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dirty_rate", 0));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "dma_rate", 0));
-		ASSERT_EQ(0, mdv_param_u32(bdfs[i], "save_rate_mb", 0));
+		ASSERT_EQ(0, mdvt_param(bdfs[i], "p2p", "true"));
+		ASSERT_EQ(0, mdvt_param(bdfs[i], "precopy", "true"));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "state_size_mb", 2));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "dirty_rate", 0));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "dma_rate", 0));
+		ASSERT_EQ(0, mdvt_param_u32(bdfs[i], "save_rate_mb", 0));
 	}
-	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
 }
 
 FIXTURE_TEARDOWN(rel)
 {
 	if (self->src.fd >= 0)
-		mdv_close(&self->src);
+		vmig_close(&self->src);
 	if (self->dst.fd >= 0)
-		mdv_close(&self->dst);
+		vmig_close(&self->dst);
 }
 
-static uint32_t state_of(struct mdv_dev *d)
+static uint32_t state_of(struct vmig_dev *d)
 {
 	uint32_t st = ~0U;
 
-	mdv_get_state(d, &st);
+	vmig_get_state(d, &st);
 	return st;
 }
 
 /* After a fault: reset both, then a full migration must work */
 static int recover(FIXTURE_DATA(rel) *self)
 {
-	if (mdv_reset(&self->src) || mdv_reset(&self->dst))
+	if (vmig_reset(&self->src) || vmig_reset(&self->dst))
 		return -1;
 	if (state_of(&self->src) != S(RUNNING) ||
 	    state_of(&self->dst) != S(RUNNING))
 		return -1;
-	if (mdv_migrate(&self->src, &self->dst, 1 << 20, 0))
+	if (vmig_migrate(&self->src, &self->dst, 1 << 20, 0))
 		return -1;
-	if (mdv_digest(self->bdf[0]) != mdv_digest(self->bdf[1]))
+	if (mdvt_digest(self->bdf[0]) != mdvt_digest(self->bdf[1]))
 		return -1;
-	return mdv_set_state(&self->src, S(RUNNING), NULL);
+	return vmig_set_state(&self->src, S(RUNNING), NULL);
 }
 
 /*
@@ -100,9 +101,9 @@ static int recover(FIXTURE_DATA(rel) *self)
  */
 static int kmemleak_begin(void)
 {
-	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
+	if (vmig_sysfs_write(DBG "/kmemleak", "scan"))
 		return -1;
-	return mdv_sysfs_write(DBG "/kmemleak", "clear") ? -1 : 0;
+	return vmig_sysfs_write(DBG "/kmemleak", "clear") ? -1 : 0;
 }
 
 static int kmemleak_ours(void)
@@ -113,10 +114,10 @@ static int kmemleak_ours(void)
 	ssize_t n;
 	char *p, *next;
 
-	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
+	if (vmig_sysfs_write(DBG "/kmemleak", "scan"))
 		return -1;
 	sleep(6);
-	if (mdv_sysfs_write(DBG "/kmemleak", "scan"))
+	if (vmig_sysfs_write(DBG "/kmemleak", "scan"))
 		return -1;
 	fd = open(DBG "/kmemleak", O_RDONLY);
 	if (fd < 0)
@@ -157,7 +158,7 @@ static int dbg_u32(const char *bdf, const char *file, unsigned int *v)
 {
 	char buf[32];
 
-	if (mdv_dbg_read(bdf, file, buf, sizeof(buf)))
+	if (mdvt_dbg_read(bdf, file, buf, sizeof(buf)))
 		return -1;
 	*v = strtoul(buf, NULL, 0);
 	return 0;
@@ -201,7 +202,7 @@ static const struct fault_arc {
  * live in *@fd: a saving FD partly read (cut inside a record), a resuming FD
  * with @stream written up to its middle, or whole.
  */
-static int reach(struct mdv_dev *d, uint32_t st, const uint8_t *stream,
+static int reach(struct vmig_dev *d, uint32_t st, const uint8_t *stream,
 		 int64_t len, bool whole, int *fd)
 {
 	int64_t n = whole ? len : len / 2 + 5;
@@ -212,22 +213,22 @@ static int reach(struct mdv_dev *d, uint32_t st, const uint8_t *stream,
 		return 0;
 	case S(RUNNING_P2P):
 	case S(STOP):
-		return mdv_set_state(d, st, NULL);
+		return vmig_set_state(d, st, NULL);
 	case S(PRE_COPY):
 	case S(PRE_COPY_P2P):
-		if (mdv_set_state(d, S(PRE_COPY), fd) || read(*fd, fbuf, 100) <= 0)
+		if (vmig_set_state(d, S(PRE_COPY), fd) || read(*fd, fbuf, 100) <= 0)
 			return -1;
-		return st == S(PRE_COPY) ? 0 : mdv_set_state(d, st, NULL);
+		return st == S(PRE_COPY) ? 0 : vmig_set_state(d, st, NULL);
 	case S(STOP_COPY):
-		if (mdv_set_state(d, S(STOP), NULL) ||
-		    mdv_set_state(d, S(STOP_COPY), fd))
+		if (vmig_set_state(d, S(STOP), NULL) ||
+		    vmig_set_state(d, S(STOP_COPY), fd))
 			return -1;
 		return read(*fd, fbuf, 100) > 0 ? 0 : -1;
 	case S(RESUMING):
-		if (mdv_set_state(d, S(STOP), NULL) ||
-		    mdv_set_state(d, S(RESUMING), fd))
+		if (vmig_set_state(d, S(STOP), NULL) ||
+		    vmig_set_state(d, S(RESUMING), fd))
 			return -1;
-		return mdv_write_all(*fd, stream, n, 4096) == n ? 0 : -1;
+		return vmig_write_all(*fd, stream, n, 4096) == n ? 0 : -1;
 	}
 	return -1;
 }
@@ -250,28 +251,28 @@ static int arc_fault(struct __test_metadata *_metadata,
 	char v[16];
 
 	ASSERT_EQ(0, reach(&self->src, a->from, stream, len, a->whole, &fd))
-		TH_LOG("cannot reach %s", mdv_state_name(a->from));
+		TH_LOG("cannot reach %s", vmig_state_name(a->from));
 	snprintf(v, sizeof(v), "%u", a->from);
-	ASSERT_EQ(0, mdv_dbg_write(bdf, "fail_arc_from", v));
+	ASSERT_EQ(0, mdvt_dbg_write(bdf, "fail_arc_from", v));
 	snprintf(v, sizeof(v), "%u", a->to);
-	ASSERT_EQ(0, mdv_dbg_write(bdf, "fail_arc_to", v));
-	ASSERT_EQ(0, mdv_dbg_write(bdf, "fail_arc", "1"));
-	ret = mdv_set_state(&self->src, a->to, NULL);
+	ASSERT_EQ(0, mdvt_dbg_write(bdf, "fail_arc_to", v));
+	ASSERT_EQ(0, mdvt_dbg_write(bdf, "fail_arc", "1"));
+	ret = vmig_set_state(&self->src, a->to, NULL);
 	st = state_of(&self->src);
 	dbg_u32(bdf, "fail_arc", &left);
-	mdv_dbg_write(bdf, "fail_arc", "0");
-	mdv_dbg_write(bdf, "fail_arc_from", ANY_STATE);
-	mdv_dbg_write(bdf, "fail_arc_to", ANY_STATE);
+	mdvt_dbg_write(bdf, "fail_arc", "0");
+	mdvt_dbg_write(bdf, "fail_arc_from", ANY_STATE);
+	mdvt_dbg_write(bdf, "fail_arc_to", ANY_STATE);
 	hit = ret == -EIO && st == S(ERROR) && left == 0;
 	EXPECT_TRUE(hit)
 		TH_LOG("fail_arc %s -> %s%s: %d (%s), state %s, %u left",
-		       mdv_state_name(a->from), mdv_state_name(a->to),
+		       vmig_state_name(a->from), vmig_state_name(a->to),
 		       a->whole ? " (whole stream)" : "", ret, strerror(-ret),
-		       mdv_state_name(st), left);
-	EXPECT_EQ(-EINVAL, mdv_set_state(&self->src, S(RUNNING), NULL));
+		       vmig_state_name(st), left);
+	EXPECT_EQ(-EINVAL, vmig_set_state(&self->src, S(RUNNING), NULL));
 	if (fd >= 0) {
 		EXPECT_EQ(ENODEV, io_errno(fd, a->from == S(RESUMING)))
-			TH_LOG("%s FD alive after ERROR", mdv_state_name(a->from));
+			TH_LOG("%s FD alive after ERROR", vmig_state_name(a->from));
 		close(fd);
 	}
 	*unrecovered += !!recover(self);
@@ -369,11 +370,11 @@ static int failslab_begin(const char **why)
 	if (nth_fd < 0)
 		return -1;
 	/* GFP_KERNEL may sleep: with the default (Y) it would never fail */
-	if (mdv_sysfs_write(DBG "/failslab/ignore-gfp-wait", "N") ||
-	    mdv_sysfs_write(DBG "/failslab/probability", "0") ||
-	    mdv_sysfs_write(DBG "/failslab/verbose", "0") ||
-	    mdv_sysfs_write(DBG "/failslab/require-start", "0") ||
-	    mdv_sysfs_write(DBG "/failslab/require-end", "0xffffffffffffffff")) {
+	if (vmig_sysfs_write(DBG "/failslab/ignore-gfp-wait", "N") ||
+	    vmig_sysfs_write(DBG "/failslab/probability", "0") ||
+	    vmig_sysfs_write(DBG "/failslab/verbose", "0") ||
+	    vmig_sysfs_write(DBG "/failslab/require-start", "0") ||
+	    vmig_sysfs_write(DBG "/failslab/require-end", "0xffffffffffffffff")) {
 		*why = "cannot configure FAILSLAB";
 		return -1;
 	}
@@ -383,18 +384,18 @@ static int failslab_begin(const char **why)
 	if (kmemleak_text(&ks, &ke))
 		return -1;
 	snprintf(t, sizeof(t), "%#lx", ks);
-	if (mdv_sysfs_write(DBG "/failslab/reject-start", t))
+	if (vmig_sysfs_write(DBG "/failslab/reject-start", t))
 		return -1;
 	snprintf(t, sizeof(t), "%#lx", ke);
 	printf("# faults: kmemleak's allocations [%#lx, %s) excluded\n", ks, t);
-	return mdv_sysfs_write(DBG "/failslab/reject-end", t) ? -1 : 0;
+	return vmig_sysfs_write(DBG "/failslab/reject-end", t) ? -1 : 0;
 }
 
 static void failslab_end(void)
 {
-	mdv_sysfs_write(DBG "/failslab/reject-start", "0");
-	mdv_sysfs_write(DBG "/failslab/reject-end", "0");
-	mdv_sysfs_write(DBG "/failslab/ignore-gfp-wait", "Y");
+	vmig_sysfs_write(DBG "/failslab/reject-start", "0");
+	vmig_sysfs_write(DBG "/failslab/reject-end", "0");
+	vmig_sysfs_write(DBG "/failslab/ignore-gfp-wait", "Y");
 	close(nth_fd);
 	nth_fd = -1;
 }
@@ -454,7 +455,7 @@ static const struct fault_ep {
 				 S(RUNNING), S(RUNNING), 2, true },
 };
 
-static const struct mdv_range log_r[LOG_RANGES] = {
+static const struct vmig_range log_r[LOG_RANGES] = {
 	{ 0x100000, 0x10000 }, { 0x200000, 0x10000 }, { 0x300000, 0x10000 },
 };
 
@@ -481,25 +482,25 @@ static int ep_setup(FIXTURE_DATA(rel) *self, int ep, const uint8_t *stream,
 	case EP_READ_PRECOPY:
 	case EP_DATA_SIZE:
 	case EP_PRECOPY_INFO:
-		ret = mdv_set_state(&self->src, S(PRE_COPY), fd);
+		ret = vmig_set_state(&self->src, S(PRE_COPY), fd);
 		/* cut inside a record: the size and info count its rest */
 		if (!ret && ep != EP_READ_PRECOPY && read(*fd, fbuf, 100) <= 0)
 			ret = -1;
 		return ret;
 	case EP_READ_STOPCOPY:
 	case EP_WRITE:
-		if (mdv_set_state(&self->src, S(STOP), NULL))
+		if (vmig_set_state(&self->src, S(STOP), NULL))
 			return -1;
-		return mdv_set_state(&self->src, fault_eps[ep].in, fd);
+		return vmig_set_state(&self->src, fault_eps[ep].in, fd);
 	case EP_LOG_REPORT:
-		return mdv_log_start(&self->src, log_r, LOG_RANGES, &ps);
+		return vmig_log_start(&self->src, log_r, LOG_RANGES, &ps);
 	case EP_LOG_REPORT_OWED:
 		/* a reset while tracking: every tracked range owed, whole */
-		ret = mdv_log_start(&self->src, log_r, LOG_RANGES, &ps);
-		return ret ? ret : mdv_reset(&self->src);
+		ret = vmig_log_start(&self->src, log_r, LOG_RANGES, &ps);
+		return ret ? ret : vmig_reset(&self->src);
 	default:
 		return fault_eps[ep].in == S(RUNNING) ? 0 :
-		       mdv_set_state(&self->src, fault_eps[ep].in, NULL);
+		       vmig_set_state(&self->src, fault_eps[ep].in, NULL);
 	}
 }
 
@@ -516,7 +517,7 @@ static int ep_call(FIXTURE_DATA(rel) *self, int ep, const uint8_t *stream,
 	case EP_STOPCOPY:
 	case EP_STOPCOPY_LONG:
 	case EP_RESUMING:
-		return mdv_set_state(&self->src, fault_eps[ep].ok, nfd);
+		return vmig_set_state(&self->src, fault_eps[ep].ok, nfd);
 	case EP_READ_PRECOPY:
 	case EP_READ_STOPCOPY:
 		n = read(fd, fbuf, 8192);
@@ -525,17 +526,17 @@ static int ep_call(FIXTURE_DATA(rel) *self, int ep, const uint8_t *stream,
 		n = write(fd, stream, 8192);
 		return n > 0 ? 0 : n < 0 ? -errno : -ENODATA;
 	case EP_DATA_SIZE:
-		return mdv_data_size(&self->src, &v);
+		return vmig_data_size(&self->src, &v);
 	case EP_PRECOPY_INFO:
-		return mdv_precopy_info(fd, &v, &w);
+		return vmig_precopy_info(fd, &v, &w);
 	case EP_LOG_START:
-		return mdv_log_start(&self->src, log_r, LOG_RANGES, &ps);
+		return vmig_log_start(&self->src, log_r, LOG_RANGES, &ps);
 	case EP_LOG_REPORT:
-		return mdv_log_report(&self->src, log_r[1].iova,
+		return vmig_log_report(&self->src, log_r[1].iova,
 				      log_r[1].length, 4096, bm);
 	case EP_LOG_REPORT_OWED:
 		/* inside the range, so what stays owed must be split */
-		return mdv_log_report(&self->src, log_r[0].iova + 0x4000,
+		return vmig_log_report(&self->src, log_r[0].iova + 0x4000,
 				      0x4000, 4096, bm);
 	}
 	return -EINVAL;
@@ -561,9 +562,9 @@ static bool ep_outcome(struct __test_metadata *_metadata,
 
 	if (ep == EP_LOG_REPORT_OWED && !ret) {
 		ok = all_dirty(bm, 0x4000) &&
-		     !mdv_log_report(&self->src, log_r[0].iova, 0x4000, 4096, bm) &&
+		     !vmig_log_report(&self->src, log_r[0].iova, 0x4000, 4096, bm) &&
 		     all_dirty(bm, 0x4000) &&
-		     !mdv_log_report(&self->src, log_r[0].iova + 0x8000, 0x8000,
+		     !vmig_log_report(&self->src, log_r[0].iova + 0x8000, 0x8000,
 				     4096, bm) &&
 		     all_dirty(bm, 0x8000);
 		EXPECT_TRUE(ok) TH_LOG("%s: a failed split lost an owed page",
@@ -572,8 +573,8 @@ static bool ep_outcome(struct __test_metadata *_metadata,
 	}
 	ok = ret == -ENOMEM && st == e->failed;
 	EXPECT_TRUE(ok) TH_LOG("%s: %d (%s), state %s; documented: -ENOMEM, %s",
-			       e->name, ret, strerror(-ret), mdv_state_name(st),
-			       mdv_state_name(e->failed));
+			       e->name, ret, strerror(-ret), vmig_state_name(st),
+			       vmig_state_name(e->failed));
 	if (!ok)
 		return false;
 	/* nothing half done: the same request works now */
@@ -583,24 +584,24 @@ static bool ep_outcome(struct __test_metadata *_metadata,
 	case EP_STOPCOPY:
 	case EP_STOPCOPY_LONG:
 	case EP_RESUMING:
-		ok = !mdv_set_state(&self->src, e->ok, &nfd) && nfd >= 0;
+		ok = !vmig_set_state(&self->src, e->ok, &nfd) && nfd >= 0;
 		break;
 	case EP_READ_PRECOPY:
 	case EP_READ_STOPCOPY:
 		ok = read(fd, fbuf, 8192) > 0;
 		break;
 	case EP_DATA_SIZE:
-		ok = !mdv_data_size(&self->src, &v);
+		ok = !vmig_data_size(&self->src, &v);
 		break;
 	case EP_LOG_START:
 		/* tracking did not start: a report is refused, a start works */
-		ok = mdv_log_report(&self->src, log_r[0].iova, 4096, 4096, bm) ==
+		ok = vmig_log_report(&self->src, log_r[0].iova, 4096, 4096, bm) ==
 		     -EINVAL &&
-		     !mdv_log_start(&self->src, log_r, LOG_RANGES, &ps);
+		     !vmig_log_start(&self->src, log_r, LOG_RANGES, &ps);
 		break;
 	case EP_LOG_REPORT:
 	case EP_LOG_REPORT_OWED:
-		ok = !mdv_log_report(&self->src, log_r[1].iova, log_r[1].length,
+		ok = !vmig_log_report(&self->src, log_r[1].iova, log_r[1].length,
 				     4096, bm);
 		break;
 	}
@@ -658,11 +659,11 @@ static void ep_sweep(struct __test_metadata *_metadata,
 		if (nfd >= 0)
 			close(nfd);
 		if (e->log)
-			mdv_log_stop(&self->src);
+			vmig_log_stop(&self->src);
 		if (fired)
 			c->unrecovered += !!recover(self);
 		else
-			ASSERT_EQ(0, mdv_reset(&self->src));
+			ASSERT_EQ(0, vmig_reset(&self->src));
 	}
 	printf("# faults: %-32s %d allocation sites%s\n", e->name, sites,
 	       end ? "" : " (sweep cut at 64)");
@@ -695,19 +696,19 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 	kmemleak = kmemleak_begin();
 	memset(fbuf, 0, sizeof(fbuf));
 	/* a complete stream of dst's state, for resuming sessions on src */
-	len = mdv_save_stream(&self->dst, &stream);
+	len = vmig_save_stream(&self->dst, &stream);
 	ASSERT_LT(8192, len);
 
 	/* fail_alloc: -ENOMEM, the device where the path had got to */
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_alloc", "1"));
-	ret = mdv_set_state(&self->src, S(STOP_COPY), NULL);
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_alloc", "1"));
+	ret = vmig_set_state(&self->src, S(STOP_COPY), NULL);
 	st = state_of(&self->src);
 	EXPECT_EQ(-ENOMEM, ret);
 	EXPECT_EQ(S(STOP), st);
 	switches += ret == -ENOMEM && st == S(STOP);
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_alloc", "1"));
-	ret = mdv_set_state(&self->dst, S(RESUMING), NULL);
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "fail_alloc", "1"));
+	ret = vmig_set_state(&self->dst, S(RESUMING), NULL);
 	st = state_of(&self->dst);
 	EXPECT_EQ(-ENOMEM, ret);
 	EXPECT_EQ(S(STOP), st);
@@ -719,38 +720,38 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 	 * nothing, so the stream read after them is whole (as long as
 	 * MIG_DATA_SIZE said) and loads.
 	 */
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_errno", "11"));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_errno", "28"));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_data_size(&self->src, &sz));
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_read", "2"));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_errno", "11"));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "fail_errno", "28"));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_data_size(&self->src, &sz));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_read", "2"));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(STOP_COPY), &fd));
 	for (i = 0; i < 2; i++) {
 		ret = io_errno(fd, false);
 		EXPECT_EQ(EAGAIN, ret);
 		switches += ret == EAGAIN;
 	}
-	n = mdv_read_stream(fd, &buf);
+	n = vmig_read_stream(fd, &buf);
 	close(fd);
 	ASSERT_EQ((int64_t)sz, n) TH_LOG("fail_read consumed part of the stream");
-	ASSERT_EQ(0, mdv_dbg_write(self->bdf[1], "fail_write", "1"));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
+	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[1], "fail_write", "1"));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &fd));
 	ret = write(fd, buf, n) < 0 ? errno : 0;
 	EXPECT_EQ(ENOSPC, ret);
 	switches += ret == ENOSPC;
-	EXPECT_EQ(n, mdv_write_all(fd, buf, n, 65536));
+	EXPECT_EQ(n, vmig_write_all(fd, buf, n, 65536));
 	close(fd);
 	free(buf);
-	EXPECT_EQ(0, mdv_set_state(&self->dst, S(RUNNING), NULL));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
-	mdv_dbg_write(self->bdf[0], "fail_errno", "5");
-	mdv_dbg_write(self->bdf[1], "fail_errno", "5");
+	EXPECT_EQ(0, vmig_set_state(&self->dst, S(RUNNING), NULL));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
+	mdvt_dbg_write(self->bdf[0], "fail_errno", "5");
+	mdvt_dbg_write(self->bdf[1], "fail_errno", "5");
 	c.unrecovered += !!recover(self);
 
 	/* DMA logging start and report: -EIO, a report clears nothing */
 	ps = 4096;
-	ret = mdv_log_start(&self->src, log_r, 1, &ps);
+	ret = vmig_log_start(&self->src, log_r, 1, &ps);
 	has_log = ret != -ENOTTY;
 	if (!has_log) {
 		EXPECT_STRNE("full", lane) TH_LOG("DMA logging -ENOTTY in the full lane");
@@ -758,25 +759,25 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 		       "its switches and its fail-nth sweep not run");
 	} else {
 		ASSERT_EQ(0, ret);
-		ASSERT_EQ(0, mdv_log_stop(&self->src));
+		ASSERT_EQ(0, vmig_log_stop(&self->src));
 		want_switches += 2;
-		ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_log_start", "1"));
-		ret = mdv_log_start(&self->src, log_r, 1, &ps);
+		ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_log_start", "1"));
+		ret = vmig_log_start(&self->src, log_r, 1, &ps);
 		EXPECT_EQ(-EIO, ret);
 		switches += ret == -EIO;
-		ASSERT_EQ(0, mdv_log_start(&self->src, log_r, 1, &ps));
-		ASSERT_EQ(0, mdv_reset(&self->src));	/* all owed */
-		ASSERT_EQ(0, mdv_dbg_write(self->bdf[0], "fail_log_report", "1"));
-		ret = mdv_log_report(&self->src, log_r[0].iova, 0x4000, 4096, bm);
+		ASSERT_EQ(0, vmig_log_start(&self->src, log_r, 1, &ps));
+		ASSERT_EQ(0, vmig_reset(&self->src));	/* all owed */
+		ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "fail_log_report", "1"));
+		ret = vmig_log_report(&self->src, log_r[0].iova, 0x4000, 4096, bm);
 		EXPECT_EQ(-EIO, ret);
 		switches += ret == -EIO;
 		bm[0] = 0;
-		EXPECT_EQ(0, mdv_log_report(&self->src, log_r[0].iova, 0x4000,
-					    4096, bm));
+		EXPECT_EQ(0, vmig_log_report(&self->src, log_r[0].iova, 0x4000,
+					     4096, bm));
 		EXPECT_TRUE(all_dirty(bm, 0x4000))
 			TH_LOG("a failed report cleared %#llx",
 			       (unsigned long long)bm[0]);
-		EXPECT_EQ(0, mdv_log_stop(&self->src));
+		EXPECT_EQ(0, vmig_log_stop(&self->src));
 		c.unrecovered += !!recover(self);
 	}
 	EXPECT_EQ(want_switches, switches);
@@ -787,20 +788,20 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 
 		if (i == 0 || a->p2p != fault_arcs[i - 1].p2p) {
 			/* feature knobs are frozen while the device is open */
-			mdv_close(&self->src);
-			ASSERT_EQ(0, mdv_param(self->bdf[0], "p2p",
-					       a->p2p ? "true" : "false"));
-			ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0],
-					      MDV_MODE_CONTAINER));
+			vmig_close(&self->src);
+			ASSERT_EQ(0, mdvt_param(self->bdf[0], "p2p",
+						a->p2p ? "true" : "false"));
+			ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0],
+					       VMIG_MODE_CONTAINER));
 		}
 		arcs += arc_fault(_metadata, self, a, stream, len,
 				  &c.unrecovered);
 	}
-	mdv_close(&self->src);
-	ASSERT_EQ(0, mdv_param(self->bdf[0], "p2p", "true"));
+	vmig_close(&self->src);
+	ASSERT_EQ(0, mdvt_param(self->bdf[0], "p2p", "true"));
 	/* LOG_RANGES ranges tracked as given, not merged */
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "log_max_ranges", LOG_RANGES));
-	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "log_max_ranges", LOG_RANGES));
+	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
 	/* 18 arcs, RESUMING -> STOP twice (half and all of a stream) */
 	printf("# faults: fail_arc fired on %d of %zu arcs\n", arcs,
 	       ARRAY_SIZE(fault_arcs));
@@ -822,8 +823,8 @@ TEST_F_TIMEOUT(rel, fault_injection, 900)
 	}
 	free(stream);
 
-	mdv_close(&self->src);
-	mdv_close(&self->dst);
+	vmig_close(&self->src);
+	vmig_close(&self->dst);
 	leaks = kmemleak ? -1 : kmemleak_ours();
 	c.injected += switches + arcs;
 	if (leaks < 0)
@@ -947,7 +948,7 @@ static uint32_t seed_of(const char *bdf)
 {
 	char buf[1024], *p;
 
-	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
+	if (mdvt_dbg_read(bdf, "params", buf, sizeof(buf)))
 		return 0;
 	p = strstr(buf, "\nseed ");
 	return p ? strtoul(p + 6, NULL, 10) : 0;
@@ -973,7 +974,7 @@ static int64_t read_more(int fd, uint8_t **buf, int64_t len, size_t *cap)
 }
 
 /* A stream with DIRTY records: PRE_COPY, pages rewritten twice, STOP_COPY */
-static int64_t save_precopy_stream(struct mdv_dev *d, const char *bdf,
+static int64_t save_precopy_stream(struct vmig_dev *d, const char *bdf,
 				   uint8_t **buf)
 {
 	size_t cap = 1 << 20;
@@ -981,16 +982,16 @@ static int64_t save_precopy_stream(struct mdv_dev *d, const char *bdf,
 	int fd;
 
 	*buf = malloc(cap);
-	if (mdv_set_state(d, S(PRE_COPY), &fd))
+	if (vmig_set_state(d, S(PRE_COPY), &fd))
 		return -1;
 	len = read_more(fd, buf, len, &cap);
-	if (len > 0 && !mdv_dbg_write(bdf, "mock/dirty_now", "150"))
+	if (len > 0 && !mdvt_dbg_write(bdf, "mock/dirty_now", "150"))
 		len = read_more(fd, buf, len, &cap);
-	if (len > 0 && !mdv_dbg_write(bdf, "mock/dirty_now", "70") &&
-	    !mdv_set_state(d, S(STOP_COPY), NULL))
+	if (len > 0 && !mdvt_dbg_write(bdf, "mock/dirty_now", "70") &&
+	    !vmig_set_state(d, S(STOP_COPY), NULL))
 		len = read_more(fd, buf, len, &cap);
 	close(fd);
-	if (mdv_set_state(d, S(RUNNING), NULL))
+	if (vmig_set_state(d, S(RUNNING), NULL))
 		return -1;
 	return len;
 }
@@ -1011,8 +1012,8 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 
 	printf("# stream-fuzz: seed %u (MDV_STREAM_SEED replays it)\n", seed);
 	/* a STOP_COPY stream of the power-on state, and a second session */
-	lb[0] = mdv_save_stream(&self->src, &base[0]);
-	lb2 = mdv_save_stream(&self->src, &b2);
+	lb[0] = vmig_save_stream(&self->src, &base[0]);
+	lb2 = vmig_save_stream(&self->src, &b2);
 	ASSERT_LT(0, lb[0]);
 	ASSERT_EQ(lb[0], lb2);
 	/* a PRE_COPY stream carrying DIRTY records */
@@ -1089,12 +1090,12 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 				m[h + 16 + (rand_r(&seed) % 24)] ^= 1 << (rand_r(&seed) % 3);
 			break;
 		}
-		ASSERT_EQ(0, mdv_set_state(&self->dst, S(RESUMING), &fd));
-		n = mdv_write_all(fd, m, lm, 1 + rand_r(&seed) % 65536);
+		ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &fd));
+		n = vmig_write_all(fd, m, lm, 1 + rand_r(&seed) % 65536);
 		close(fd);
-		if (!mdv_set_state(&self->dst, S(RUNNING), NULL)) {
+		if (!vmig_set_state(&self->dst, S(RUNNING), NULL)) {
 			uint8_t *r;
-			int64_t lr = mdv_save_stream(&self->dst, &r);
+			int64_t lr = vmig_save_stream(&self->dst, &r);
 
 			/* only what carries the source's state may run */
 			ASSERT_LT(0, lr);
@@ -1112,7 +1113,7 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 			rejected++;
 			(void)n;
 		}
-		ASSERT_EQ(0, mdv_reset(&self->dst));
+		ASSERT_EQ(0, vmig_reset(&self->dst));
 	}
 	printf("# stream-fuzz: %d rejected, %d accepted with the right state\n",
 	       rejected, accepted_ok);
@@ -1135,7 +1136,7 @@ TEST_F_TIMEOUT(rel, stream_mutation, 900)
 
 /* fd and stop are shared between threads: __atomic accesses only */
 struct conc {
-	struct mdv_dev *d;
+	struct vmig_dev *d;
 	int fd;
 	int stop;
 	long ops;
@@ -1162,8 +1163,8 @@ static void *t_info(void *arg)
 	uint64_t i, d, sz;
 
 	while (!LOAD(c->stop)) {
-		mdv_precopy_info(LOAD(c->fd), &i, &d);
-		mdv_data_size(c->d, &sz);
+		vmig_precopy_info(LOAD(c->fd), &i, &d);
+		vmig_data_size(c->d, &sz);
 		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -1178,7 +1179,7 @@ static void *t_state(void *arg)
 
 	while (!LOAD(c->stop)) {
 		fd = -1;
-		mdv_set_state(c->d, st[k++ % 6], &fd);
+		vmig_set_state(c->d, st[k++ % 6], &fd);
 		if (fd >= 0) {
 			old = LOAD(c->fd);
 			STORE(c->fd, fd);
@@ -1186,7 +1187,7 @@ static void *t_state(void *arg)
 			close(old);
 		}
 		if (k % 17 == 0)
-			mdv_reset(c->d);
+			vmig_reset(c->d);
 		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -1194,15 +1195,15 @@ static void *t_state(void *arg)
 
 static void *t_log(void *arg)
 {
-	struct mdv_range r = { 0x100000, 0x10000 };
+	struct vmig_range r = { 0x100000, 0x10000 };
 	struct conc *c = arg;
 	uint64_t ps, bm[1];
 
 	while (!LOAD(c->stop)) {
 		ps = 4096;
-		mdv_log_start(c->d, &r, 1, &ps);
-		mdv_log_report(c->d, r.iova, r.length, 4096, bm);
-		mdv_log_stop(c->d);
+		vmig_log_start(c->d, &r, 1, &ps);
+		vmig_log_report(c->d, r.iova, r.length, 4096, bm);
+		vmig_log_stop(c->d);
 		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -1216,8 +1217,8 @@ TEST_F_TIMEOUT(rel, concurrent_users, 300)
 	pthread_t th[5];
 	int i, fd;
 
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "dirty_rate", 0));
-	ASSERT_EQ(0, mdv_set_state(&self->src, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "dirty_rate", 0));
+	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &fd));
 	c.fd = fd;
 	for (i = 0; i < 5; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, fn[i], &c));
@@ -1227,9 +1228,9 @@ TEST_F_TIMEOUT(rel, concurrent_users, 300)
 		pthread_join(th[i], NULL);
 	close(c.fd);
 	TH_LOG("%ld operations from 5 threads", c.ops);
-	ASSERT_EQ(0, mdv_reset(&self->src));
-	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 3));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, vmig_reset(&self->src));
+	EXPECT_EQ(0, vmig_migrate(&self->src, &self->dst, 1 << 20, 3));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 /*
@@ -1243,20 +1244,20 @@ TEST_F_TIMEOUT(rel, reader_killed_mid_read, 120)
 	char c = 0;
 	pid_t pid;
 
-	mdv_close(&self->src);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 64));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "save_rate_mb", 8));
+	vmig_close(&self->src);
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "state_size_mb", 64));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "save_rate_mb", 8));
 	ASSERT_EQ(0, pipe(hs));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		static uint8_t buf[1 << 20];
-		struct mdv_dev d;
+		struct vmig_dev d;
 		int fd;
 
 		close(hs[0]);
-		if (mdv_open(&d, self->bdf[0], MDV_MODE_CONTAINER) ||
-		    mdv_set_state(&d, S(STOP_COPY), &fd) ||
+		if (vmig_open(&d, self->bdf[0], VMIG_MODE_CONTAINER) ||
+		    vmig_set_state(&d, S(STOP_COPY), &fd) ||
 		    read(fd, buf, sizeof(buf)) <= 0)
 			_exit(1);
 		if (write(hs[1], "r", 1) != 1)
@@ -1275,16 +1276,16 @@ TEST_F_TIMEOUT(rel, reader_killed_mid_read, 120)
 	EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
 		TH_LOG("the reader was not killed mid-stream (status %#x)", st);
 	/* the device is free again and works */
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "save_rate_mb", 0));
-	ASSERT_EQ(0, mdv_param_u32(self->bdf[0], "state_size_mb", 2));
-	ASSERT_EQ(0, mdv_open(&self->src, self->bdf[0], MDV_MODE_CONTAINER));
-	EXPECT_EQ(0, mdv_migrate(&self->src, &self->dst, 1 << 20, 9));
-	EXPECT_EQ(mdv_digest(self->bdf[0]), mdv_digest(self->bdf[1]));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "save_rate_mb", 0));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf[0], "state_size_mb", 2));
+	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
+	EXPECT_EQ(0, vmig_migrate(&self->src, &self->dst, 1 << 20, 9));
+	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
 struct unbind_arg {
 	char path[128];
-	char bdf[MDV_NAME_LEN];
+	char bdf[VMIG_NAME_LEN];
 	int ret;
 	int tid;
 	int done;
@@ -1295,7 +1296,7 @@ static void *t_unbind(void *arg)
 	struct unbind_arg *u = arg;
 
 	STORE(u->tid, gettid());
-	u->ret = mdv_sysfs_write(u->path, u->bdf);
+	u->ret = vmig_sysfs_write(u->path, u->bdf);
 	STORE(u->done, 1);
 	return NULL;
 }
@@ -1318,7 +1319,7 @@ static int in_write(int tid)
 
 TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 {
-	struct mdv_range r = { 0x100000, 0x10000 };
+	struct vmig_range r = { 0x100000, 0x10000 };
 	struct unbind_arg u;
 	char path[128];
 	uint64_t ps = 4096;
@@ -1326,8 +1327,8 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 	uint8_t b[16];
 	int fd, i;
 
-	ASSERT_EQ(0, mdv_set_state(&self->dst, S(PRE_COPY), &fd));
-	mdv_log_start(&self->dst, &r, 1, &ps);
+	ASSERT_EQ(0, vmig_set_state(&self->dst, S(PRE_COPY), &fd));
+	vmig_log_start(&self->dst, &r, 1, &ps);
 	snprintf(u.path, sizeof(u.path), "/sys/bus/pci/devices/%s/driver/unbind",
 		 self->bdf[1]);
 	snprintf(u.bdf, sizeof(u.bdf), "%s", self->bdf[1]);
@@ -1340,7 +1341,7 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 	/* the race is reached only if unbind is still waiting for us */
 	EXPECT_TRUE(LOAD(u.tid) && in_write(LOAD(u.tid)) && !LOAD(u.done))
 		TH_LOG("unbind was not seen waiting for the device FD");
-	mdv_close(&self->dst);
+	vmig_close(&self->dst);
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, u.ret);
 	EXPECT_EQ(-1, read(fd, b, sizeof(b)));
@@ -1348,12 +1349,12 @@ TEST_F_TIMEOUT(rel, unbind_with_session_and_tracking, 120)
 	/* driver_override games while unbound, then bind again */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
 		 self->bdf[1]);
-	EXPECT_EQ(0, mdv_sysfs_write(path, "\n"));
-	EXPECT_EQ(0, mdv_sysfs_write(path, "mockdev-vfio-pci"));
-	EXPECT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
+	EXPECT_EQ(0, vmig_sysfs_write(path, "\n"));
+	EXPECT_EQ(0, vmig_sysfs_write(path, "mockdev-vfio-pci"));
+	EXPECT_EQ(0, vmig_sysfs_write("/sys/bus/pci/drivers_probe", self->bdf[1]));
 	close(fd);
-	ASSERT_EQ(0, mdv_open(&self->dst, self->bdf[1], MDV_MODE_CONTAINER));
-	EXPECT_EQ(0, mdv_param_u32(self->bdf[1], "state_size_mb", 2));
+	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
+	EXPECT_EQ(0, mdvt_param_u32(self->bdf[1], "state_size_mb", 2));
 }
 
 TEST_HARNESS_MAIN

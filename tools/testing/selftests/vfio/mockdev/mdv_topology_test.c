@@ -31,23 +31,24 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define DRV_PATH "/sys/bus/pci/drivers/mockdev-vfio-pci"
 
 FIXTURE(topo) {
-	char pair[2][MDV_NAME_LEN];
-	char rst[MDV_NAME_LEN];
-	struct mdv_dev a, b;
+	char pair[2][VMIG_NAME_LEN];
+	char rst[VMIG_NAME_LEN];
+	struct vmig_dev a, b;
 };
 
 FIXTURE_VARIANT(topo) {
-	enum mdv_iommu_mode mode;
+	enum vmig_iommu_mode mode;
 };
 
-FIXTURE_VARIANT_ADD(topo, container) { .mode = MDV_MODE_CONTAINER };
-FIXTURE_VARIANT_ADD(topo, iommufd) { .mode = MDV_MODE_IOMMUFD };
+FIXTURE_VARIANT_ADD(topo, container) { .mode = VMIG_MODE_CONTAINER };
+FIXTURE_VARIANT_ADD(topo, iommufd) { .mode = VMIG_MODE_IOMMUFD };
 
 static bool foreign_devices(void)
 {
@@ -59,33 +60,33 @@ static bool foreign_devices(void)
 /* same knobs on every function we use: streams of one kind, small */
 static int knobs(const char *bdf)
 {
-	return mdv_param(bdf, "p2p", "true") ||
-	       mdv_param(bdf, "precopy", "true") ||
-	       mdv_param_u32(bdf, "state_size_mb", 2) ||
-	       mdv_param_u32(bdf, "dirty_rate", 0) ||
-	       mdv_param_u32(bdf, "dma_rate", 0);
+	return mdvt_param(bdf, "p2p", "true") ||
+	       mdvt_param(bdf, "precopy", "true") ||
+	       mdvt_param_u32(bdf, "state_size_mb", 2) ||
+	       mdvt_param_u32(bdf, "dirty_rate", 0) ||
+	       mdvt_param_u32(bdf, "dma_rate", 0);
 }
 
 FIXTURE_SETUP(topo)
 {
-	char br[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char br[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	const char *lane = getenv("LANE");
 	int n, i, j;
 
 	self->a.fd = -1;
 	self->b.fd = -1;
-	if (variant->mode == MDV_MODE_IOMMUFD && access("/dev/iommu", F_OK)) {
+	if (variant->mode == VMIG_MODE_IOMMUFD && access("/dev/iommu", F_OK)) {
 		/* the full lane has IOMMUFD; Debian's kernel has not */
 		ASSERT_FALSE(lane && !strcmp(lane, "full"))
 			TH_LOG("full lane without /dev/iommu");
 		SKIP(return, "no /dev/iommu on this kernel (stock lane)");
 	}
-	n = mdv_list_bridge(br, MDV_MAX_DEVS);
+	n = mdvt_list_bridge(br, VMIG_MAX_DEVS);
 	for (i = 0; i < n && !self->pair[0][0]; i++)
 		for (j = i + 1; j < n; j++)
-			if (mdv_group_of(br[i]) == mdv_group_of(br[j])) {
-				snprintf(self->pair[0], MDV_NAME_LEN, "%.39s", br[i]);
-				snprintf(self->pair[1], MDV_NAME_LEN, "%.39s", br[j]);
+			if (vmig_group_of(br[i]) == vmig_group_of(br[j])) {
+				snprintf(self->pair[0], VMIG_NAME_LEN, "%.39s", br[i]);
+				snprintf(self->pair[1], VMIG_NAME_LEN, "%.39s", br[j]);
 				break;
 			}
 	if (!self->pair[0][0] && foreign_devices())
@@ -102,13 +103,13 @@ FIXTURE_SETUP(topo)
  * bridge function (a function stuck in an earlier test must not fail the
  * pair's tests too). False if there is none.
  */
-static bool find_rst(FIXTURE_DATA(topo) *self, enum mdv_iommu_mode mode)
+static bool find_rst(FIXTURE_DATA(topo) *self, enum vmig_iommu_mode mode)
 {
-	char rs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char rs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 
-	if (!mdv_list_reset(rs, MDV_MAX_DEVS, mode))
+	if (!mdvt_list_reset(rs, VMIG_MAX_DEVS, mode))
 		return false;
-	snprintf(self->rst, MDV_NAME_LEN, "%.39s", rs[0]);
+	snprintf(self->rst, VMIG_NAME_LEN, "%.39s", rs[0]);
 	return true;
 }
 
@@ -117,19 +118,19 @@ FIXTURE_TEARDOWN(topo)
 	char drv[64];
 
 	if (self->a.fd >= 0)
-		mdv_close(&self->a);
+		vmig_close(&self->a);
 	if (self->b.fd >= 0)
-		mdv_close(&self->b);
+		vmig_close(&self->b);
 	/* a failed unbind test must not leave the next tests without A */
-	if (self->pair[0][0] && mdv_driver_name(self->pair[0], drv, sizeof(drv)))
-		mdv_sysfs_write("/sys/bus/pci/drivers_probe", self->pair[0]);
+	if (self->pair[0][0] && vmig_driver_name(self->pair[0], drv, sizeof(drv)))
+		vmig_sysfs_write("/sys/bus/pci/drivers_probe", self->pair[0]);
 }
 
-static uint32_t state_of(struct mdv_dev *d)
+static uint32_t state_of(struct vmig_dev *d)
 {
 	uint32_t st = ~0U;
 
-	mdv_get_state(d, &st);
+	vmig_get_state(d, &st);
 	return st;
 }
 
@@ -142,13 +143,13 @@ static int read_err(int fd)
 }
 
 static int open_pair(struct __test_metadata *_metadata,
-		     FIXTURE_DATA(topo) *self, enum mdv_iommu_mode mode)
+		     FIXTURE_DATA(topo) *self, enum vmig_iommu_mode mode)
 {
 	int ret;
 
-	ret = mdv_open(&self->a, self->pair[0], mode);
+	ret = vmig_open(&self->a, self->pair[0], mode);
 	if (!ret)
-		ret = mdv_open(&self->b, self->pair[1], mode);
+		ret = vmig_open(&self->b, self->pair[1], mode);
 	return ret;
 }
 
@@ -158,7 +159,7 @@ TEST_F(topo, two_devices_one_group)
 	uint64_t da, db;
 	void *ram;
 
-	ASSERT_EQ(mdv_group_of(self->pair[0]), mdv_group_of(self->pair[1]));
+	ASSERT_EQ(vmig_group_of(self->pair[0]), vmig_group_of(self->pair[1]));
 	ASSERT_EQ(0, open_pair(_metadata, self, variant->mode));
 	/* one group, one set of fds: the library shares them */
 	EXPECT_EQ(self->a.group_fd, self->b.group_fd);
@@ -169,14 +170,14 @@ TEST_F(topo, two_devices_one_group)
 	ram = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, ram);
-	EXPECT_EQ(0, mdv_map(&self->a, ram, len, 0x100000));
-	EXPECT_EQ(0, mdv_map(&self->b, ram, len, 0x100000));
-	EXPECT_EQ(0, mdv_unmap(&self->b, len, 0x100000));
-	EXPECT_EQ(0, mdv_unmap(&self->a, len, 0x100000));
+	EXPECT_EQ(0, vmig_map(&self->a, ram, len, 0x100000));
+	EXPECT_EQ(0, vmig_map(&self->b, ram, len, 0x100000));
+	EXPECT_EQ(0, vmig_unmap(&self->b, len, 0x100000));
+	EXPECT_EQ(0, vmig_unmap(&self->a, len, 0x100000));
 	munmap(ram, len);
-	ASSERT_EQ(0, mdv_migrate(&self->a, &self->b, 4095, 7));
-	da = mdv_digest(self->pair[0]);
-	db = mdv_digest(self->pair[1]);
+	ASSERT_EQ(0, vmig_migrate(&self->a, &self->b, 4095, 7));
+	da = mdvt_digest(self->pair[0]);
+	db = mdvt_digest(self->pair[1]);
 	EXPECT_NE(0, da);
 	EXPECT_EQ(da, db);
 	EXPECT_EQ(S(RUNNING), state_of(&self->b));
@@ -191,13 +192,13 @@ TEST_F(topo, reset_works_on_bridge)
 	ASSERT_NE(0, self->rst[0])
 		TH_LOG("no bridge function with reset_works (VM_RESET_EDU)");
 	ASSERT_EQ(0, knobs(self->rst));
-	ASSERT_EQ(0, mdv_open(&self->a, self->rst, variant->mode));
-	ASSERT_EQ(1, mdv_has_reset(&self->a));
+	ASSERT_EQ(0, vmig_open(&self->a, self->rst, variant->mode));
+	ASSERT_EQ(1, vmig_has_reset(&self->a));
 
 	/* a saving session in PRE_COPY dies with the reset */
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(PRE_COPY), &fd));
 	EXPECT_EQ(0, read_err(fd));
-	ret = mdv_reset(&self->a);
+	ret = vmig_reset(&self->a);
 	EXPECT_EQ(0, ret) TH_LOG("VFIO_DEVICE_RESET from PRE_COPY: %s",
 				 strerror(-ret));
 	EXPECT_EQ(S(RUNNING), state_of(&self->a));
@@ -205,19 +206,19 @@ TEST_F(topo, reset_works_on_bridge)
 	close(fd);
 
 	/* reset is the only way out of ERROR */
-	ASSERT_EQ(0, mdv_dbg_write(self->rst, "fail_arc", "1"));
-	EXPECT_NE(0, mdv_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, mdvt_dbg_write(self->rst, "fail_arc", "1"));
+	EXPECT_NE(0, vmig_set_state(&self->a, S(STOP), NULL));
 	EXPECT_EQ(S(ERROR), state_of(&self->a));
-	ret = mdv_reset(&self->a);
+	ret = vmig_reset(&self->a);
 	EXPECT_EQ(0, ret) TH_LOG("VFIO_DEVICE_RESET from ERROR: %s",
 				 strerror(-ret));
 	EXPECT_EQ(S(RUNNING), state_of(&self->a));
-	mdv_dbg_write(self->rst, "fail_arc", "0");
+	mdvt_dbg_write(self->rst, "fail_arc", "0");
 	/* and the device works again */
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), &fd));
 	EXPECT_EQ(0, read_err(fd));
 	close(fd);
-	EXPECT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
+	EXPECT_EQ(0, vmig_set_state(&self->a, S(RUNNING), NULL));
 }
 
 TEST_F(topo, hot_reset_slot)
@@ -226,17 +227,17 @@ TEST_F(topo, hot_reset_slot)
 
 	/* the whole dev_set must be open by us, or the kernel refuses */
 	ASSERT_EQ(0, open_pair(_metadata, self, variant->mode));
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), &fd));
 	EXPECT_EQ(0, read_err(fd));
-	ret = mdv_hot_reset(&self->b);
+	ret = vmig_hot_reset(&self->b);
 	ASSERT_EQ(0, ret) TH_LOG("VFIO_DEVICE_PCI_HOT_RESET: %s",
 				 strerror(-ret));
 	EXPECT_EQ(-ENODEV, read_err(fd));
 	close(fd);
 	EXPECT_EQ(S(RUNNING), state_of(&self->a));
 	EXPECT_EQ(S(RUNNING), state_of(&self->b));
-	ASSERT_EQ(0, mdv_migrate(&self->a, &self->b, 4095, 11));
-	EXPECT_EQ(mdv_digest(self->pair[0]), mdv_digest(self->pair[1]));
+	ASSERT_EQ(0, vmig_migrate(&self->a, &self->b, 4095, 11));
+	EXPECT_EQ(mdvt_digest(self->pair[0]), mdvt_digest(self->pair[1]));
 }
 
 /*
@@ -255,13 +256,13 @@ TEST_F_TIMEOUT(topo, unbind_with_data_fd_then_hot_reset_sibling, 300)
 	int fd, ret;
 
 	ASSERT_EQ(0, open_pair(_metadata, self, variant->mode));
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), &fd));
 	EXPECT_EQ(0, read_err(fd));
-	mdv_close(&self->a);
+	vmig_close(&self->a);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", a);
-	ASSERT_EQ(0, mdv_sysfs_write(path, a));
+	ASSERT_EQ(0, vmig_sysfs_write(path, a));
 
-	ret = mdv_hot_reset(&self->b);
+	ret = vmig_hot_reset(&self->b);
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset via %s, %s unbound, its FD open: %s",
 				       self->pair[1], a,
 				       ret ? strerror(-ret) : "done");
@@ -269,24 +270,24 @@ TEST_F_TIMEOUT(topo, unbind_with_data_fd_then_hot_reset_sibling, 300)
 	EXPECT_EQ(-ENODEV, read_err(fd));
 	close(fd);
 	/* the same answer without the FD (A is off the dev_set for sure) */
-	ret = mdv_hot_reset(&self->b);
+	ret = vmig_hot_reset(&self->b);
 	EXPECT_EQ(-EINVAL, ret) TH_LOG("hot reset via %s, %s unbound, no FD: %s",
 				       self->pair[1], a,
 				       ret ? strerror(-ret) : "done");
 
 	/* driver_override still names us: probing binds it again */
-	EXPECT_EQ(0, mdv_sysfs_write("/sys/bus/pci/drivers_probe", a));
-	EXPECT_EQ(0, mdv_driver_name(a, drv, sizeof(drv)));
+	EXPECT_EQ(0, vmig_sysfs_write("/sys/bus/pci/drivers_probe", a));
+	EXPECT_EQ(0, vmig_driver_name(a, drv, sizeof(drv)));
 	EXPECT_STREQ("mockdev-vfio-pci", drv);
 	/* a new vfio_device: default knobs */
 	ASSERT_EQ(0, knobs(a));
-	ASSERT_EQ(0, mdv_open(&self->a, a, variant->mode));
+	ASSERT_EQ(0, vmig_open(&self->a, a, variant->mode));
 	/* both ours again: the slot can be reset, and both work after it */
-	ret = mdv_hot_reset(&self->b);
+	ret = vmig_hot_reset(&self->b);
 	EXPECT_EQ(0, ret) TH_LOG("hot reset with %s bound again: %s", a,
 				 strerror(-ret));
-	ASSERT_EQ(0, mdv_migrate(&self->b, &self->a, 4095, 13));
-	EXPECT_EQ(mdv_digest(self->pair[0]), mdv_digest(self->pair[1]));
+	ASSERT_EQ(0, vmig_migrate(&self->b, &self->a, 4095, 13));
+	EXPECT_EQ(mdvt_digest(self->pair[0]), mdvt_digest(self->pair[1]));
 }
 
 /*
@@ -303,7 +304,7 @@ TEST_F_TIMEOUT(topo, unbind_with_data_fd_then_hot_reset_sibling, 300)
 #define WATCHDOG_S	300
 
 struct race {
-	struct mdv_dev *d;
+	struct vmig_dev *d;
 	uint8_t *bar;
 	bool done;		/* __atomic: the reader polls it */
 	long reads, bad_reads, bad_resets, sessions;
@@ -320,7 +321,7 @@ static void *t_reader(void *arg)
 
 		if (fd < 0) {
 			/* racing resets may refuse; just try again */
-			if (!mdv_set_state(r->d, S(STOP_COPY), &fd))
+			if (!vmig_set_state(r->d, S(STOP_COPY), &fd))
 				r->sessions++;
 			else
 				fd = -1;
@@ -338,23 +339,23 @@ static void *t_reader(void *arg)
 		/* end of stream or session killed: a new one */
 		close(fd);
 		fd = -1;
-		mdv_set_state(r->d, S(RUNNING), NULL);
+		vmig_set_state(r->d, S(RUNNING), NULL);
 	}
 	if (fd >= 0)
 		close(fd);
 	return NULL;
 }
 
-static int bar_race(const char *bdf, enum mdv_iommu_mode mode)
+static int bar_race(const char *bdf, enum vmig_iommu_mode mode)
 {
 	struct vfio_region_info reg = {
 		.argsz = sizeof(reg), .index = VFIO_PCI_BAR0_REGION_INDEX };
 	struct race r = {};
-	struct mdv_dev d;
+	struct vmig_dev d;
 	pthread_t th;
 	int i, ret;
 
-	ret = mdv_open(&d, bdf, mode);
+	ret = vmig_open(&d, bdf, mode);
 	if (ret) {
 		printf("# open %s: %s\n", bdf, strerror(-ret));
 		return 1;
@@ -376,7 +377,7 @@ static int bar_race(const char *bdf, enum mdv_iommu_mode mode)
 	for (i = 0; i < RESETS; i++) {
 		/* let the reader get into a read first */
 		usleep(50000);
-		ret = mdv_reset(&d);
+		ret = vmig_reset(&d);
 		if (ret && ret != -EAGAIN) {
 			r.bad_resets++;
 			r.bad_reset_errno = -ret;
@@ -393,7 +394,7 @@ static int bar_race(const char *bdf, enum mdv_iommu_mode mode)
 		printf("# %ld resets failed with %s\n", r.bad_resets,
 		       strerror(r.bad_reset_errno));
 	munmap(r.bar, BAR_MAP_LEN);
-	mdv_close(&d);
+	vmig_close(&d);
 	return r.bad_reads || r.bad_resets ? 2 : 0;
 }
 

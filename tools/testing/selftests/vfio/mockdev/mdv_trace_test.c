@@ -12,7 +12,8 @@
 #include <sys/mount.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
+#include "mdvt.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 #define TRACEFS "/sys/kernel/tracing"
@@ -22,34 +23,34 @@ static uint64_t stat_of(const char *bdf, const char *name)
 {
 	char buf[512], *p;
 
-	if (mdv_dbg_read(bdf, "stats", buf, sizeof(buf)))
+	if (mdvt_dbg_read(bdf, "stats", buf, sizeof(buf)))
 		return 0;
 	p = strstr(buf, name);
 	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
 }
 
 FIXTURE(trace) {
-	struct mdv_dev dev;
-	char bdf[MDV_NAME_LEN];
+	struct vmig_dev dev;
+	char bdf[VMIG_NAME_LEN];
 };
 
 FIXTURE_SETUP(trace)
 {
-	char bdfs[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 
 	self->dev.fd = -1;
-	if (mdv_list(bdfs, MDV_MAX_DEVS) < 1)
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 1)
 		SKIP(return, "no PCI function bound to mockdev-vfio-pci");
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdfs[0]);
-	ASSERT_EQ(0, mdv_param_u32(self->bdf, "state_size_mb", 1));
-	ASSERT_EQ(0, mdv_open(&self->dev, self->bdf, MDV_MODE_CONTAINER));
+	ASSERT_EQ(0, mdvt_param_u32(self->bdf, "state_size_mb", 1));
+	ASSERT_EQ(0, vmig_open(&self->dev, self->bdf, VMIG_MODE_CONTAINER));
 }
 
 FIXTURE_TEARDOWN(trace)
 {
 	if (self->dev.fd >= 0)
-		mdv_close(&self->dev);
-	mdv_sysfs_write(EVENTS "/enable", "0");
+		vmig_close(&self->dev);
+	vmig_sysfs_write(EVENTS "/enable", "0");
 }
 
 TEST_F(trace, stats_count)
@@ -59,8 +60,8 @@ TEST_F(trace, stats_count)
 	uint8_t buf[4096];
 	int fd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(STOP_COPY), &fd));
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
 	close(fd);
 	EXPECT_LE(arcs + 3, stat_of(self->bdf, "arcs"));
@@ -83,14 +84,14 @@ TEST_F(trace, events_fire)
 			TH_LOG("no tracefs events in the full lane");
 		SKIP(return, "no tracefs events (kernel without CONFIG_EVENT_TRACING)");
 	}
-	ASSERT_EQ(0, mdv_sysfs_write(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, mdv_sysfs_write(EVENTS "/enable", "1"));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(PRE_COPY), &fd));
-	ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
+	ASSERT_EQ(0, vmig_sysfs_write(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, vmig_sysfs_write(EVENTS "/enable", "1"));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &init, &dirty));
 	ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(0, mdv_set_state(&self->dev, S(RUNNING), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->dev, S(RUNNING), NULL));
 	close(fd);
-	ASSERT_EQ(0, mdv_sysfs_write(EVENTS "/enable", "0"));
+	ASSERT_EQ(0, vmig_sysfs_write(EVENTS "/enable", "0"));
 
 	tfd = open(TRACEFS "/trace", O_RDONLY);
 	ASSERT_LE(0, tfd);

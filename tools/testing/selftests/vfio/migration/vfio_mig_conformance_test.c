@@ -10,8 +10,9 @@
  * Two devices of the same kind: where a test needs a valid stream it takes
  * one from the other device (or the same one). Each test runs through the
  * VFIO container and, where the kernel has it, the iommufd path. Missing
- * capabilities SKIP with the reason. tools/testing/vm/conformance.sh turns
- * the TAP into "conformance <driver>: N passed, N failed, N skipped".
+ * capabilities SKIP with the reason. It links only the generic library
+ * (lib/, vmig_*). tools/testing/vm/conformance.sh turns the TAP into
+ * "conformance <driver>: N passed, N failed, N skipped".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,56 +22,52 @@
 #include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
-#include "mdv_lib.h"
+#include "vfio_mig.h"
 
 #define S(x) VFIO_DEVICE_STATE_##x
 
-static int devs(char names[][MDV_NAME_LEN])
+static int devs(char names[][VMIG_NAME_LEN])
 {
-	const char *env = getenv("VFIO_MIG_DEVS");
-
-	if (env && *env)
-		setenv("MDV_BDFS", env, 1);
-	return mdv_list(names, MDV_MAX_DEVS);
+	return vmig_list("VFIO_MIG_DEVS", NULL, names, VMIG_MAX_DEVS);
 }
 
 FIXTURE(mig) {
-	struct mdv_dev a, b;
+	struct vmig_dev a, b;
 	bool have_b;
 	uint64_t flags;
 };
 
 FIXTURE_VARIANT(mig) {
-	enum mdv_iommu_mode mode;
+	enum vmig_iommu_mode mode;
 };
 
-FIXTURE_VARIANT_ADD(mig, container) { .mode = MDV_MODE_CONTAINER };
-FIXTURE_VARIANT_ADD(mig, iommufd) { .mode = MDV_MODE_IOMMUFD };
+FIXTURE_VARIANT_ADD(mig, container) { .mode = VMIG_MODE_CONTAINER };
+FIXTURE_VARIANT_ADD(mig, iommufd) { .mode = VMIG_MODE_IOMMUFD };
 
 FIXTURE_SETUP(mig)
 {
-	char names[MDV_MAX_DEVS][MDV_NAME_LEN];
+	char names[VMIG_MAX_DEVS][VMIG_NAME_LEN];
 	int n = devs(names), ret;
 
 	self->a.fd = -1;
 	self->b.fd = -1;
 	if (n < 1)
 		SKIP(return, "no device: set VFIO_MIG_DEVS");
-	ret = mdv_open(&self->a, names[0], variant->mode);
+	ret = vmig_open(&self->a, names[0], variant->mode);
 	if (ret == -ENODEV)
-		SKIP(return, "no %s path on this kernel", mdv_mode_name(variant->mode));
+		SKIP(return, "no %s path on this kernel", vmig_mode_name(variant->mode));
 	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", names[0], strerror(-ret));
-	if (mdv_mig_flags(&self->a, &self->flags))
+	if (vmig_mig_flags(&self->a, &self->flags))
 		SKIP(return, "%s does not support migration", names[0]);
-	self->have_b = n > 1 && !mdv_open(&self->b, names[1], variant->mode);
+	self->have_b = n > 1 && !vmig_open(&self->b, names[1], variant->mode);
 }
 
 FIXTURE_TEARDOWN(mig)
 {
 	if (self->a.fd >= 0)
-		mdv_close(&self->a);
+		vmig_close(&self->a);
 	if (self->b.fd >= 0)
-		mdv_close(&self->b);
+		vmig_close(&self->b);
 }
 
 static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
@@ -82,32 +79,32 @@ static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 
 	if (from == S(ERROR))
 		SKIP(return, "a generic test cannot drive a device into ERROR");
-	if (!mdv_state_offered(self->flags, from))
-		SKIP(return, "%s is not offered by the device", mdv_state_name(from));
+	if (!vmig_state_offered(self->flags, from))
+		SKIP(return, "%s is not offered by the device", vmig_state_name(from));
 	if (from == S(RESUMING)) {
 		uint8_t *buf;
-		int64_t n = mdv_save_stream(&self->a, &buf);
+		int64_t n = vmig_save_stream(&self->a, &buf);
 
 		ASSERT_LT(0, n);
-		ASSERT_EQ(0, mdv_set_state(&self->a, S(RESUMING), &hold));
-		ASSERT_EQ(n, mdv_write_all(hold, buf, n, 65536));
+		ASSERT_EQ(0, vmig_set_state(&self->a, S(RESUMING), &hold));
+		ASSERT_EQ(n, vmig_write_all(hold, buf, n, 65536));
 		free(buf);
 	} else {
-		ASSERT_EQ(0, mdv_set_state(&self->a, from, &hold));
+		ASSERT_EQ(0, vmig_set_state(&self->a, from, &hold));
 	}
-	ok = mdv_state_offered(self->flags, to) &&
-	     !(from == S(STOP_COPY) && mdv_state_precopy(to));
+	ok = vmig_state_offered(self->flags, to) &&
+	     !(from == S(STOP_COPY) && vmig_state_precopy(to));
 	new_fd = ok && from != to &&
-		 (to == S(RESUMING) || (to == S(STOP_COPY) && !mdv_state_saving(from)) ||
-		  (mdv_state_precopy(to) && !mdv_state_precopy(from)));
-	ret = mdv_set_state(&self->a, to, &fd);
+		 (to == S(RESUMING) || (to == S(STOP_COPY) && !vmig_state_saving(from)) ||
+		  (vmig_state_precopy(to) && !vmig_state_precopy(from)));
+	ret = vmig_set_state(&self->a, to, &fd);
 	if (ok) {
 		EXPECT_EQ(0, ret);
 	} else {
 		EXPECT_EQ(-EINVAL, ret);
 	}
 	EXPECT_EQ(new_fd, fd >= 0);
-	ASSERT_EQ(0, mdv_get_state(&self->a, &st));
+	ASSERT_EQ(0, vmig_get_state(&self->a, &st));
 	EXPECT_EQ(ok ? to : from, st);
 	if (fd >= 0)
 		close(fd);
@@ -138,7 +135,7 @@ FSM_FROM(ERROR)
 TEST_F(mig, open_starts_running)
 {
 	static const uint32_t st[] = { S(STOP_COPY), S(RESUMING), S(STOP) };
-	char name[MDV_NAME_LEN];
+	char name[VMIG_NAME_LEN];
 	unsigned int i;
 	uint32_t cur;
 	int fd;
@@ -146,16 +143,16 @@ TEST_F(mig, open_starts_running)
 	snprintf(name, sizeof(name), "%s", self->a.bdf);
 	for (i = 0; i < ARRAY_SIZE(st); i++) {
 		fd = -1;
-		ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
-		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
+		ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->a, st[i], &fd));
 		if (fd >= 0)
 			close(fd);
-		mdv_close(&self->a);
-		ASSERT_EQ(0, mdv_open(&self->a, name, variant->mode));
-		ASSERT_EQ(0, mdv_get_state(&self->a, &cur));
+		vmig_close(&self->a);
+		ASSERT_EQ(0, vmig_open(&self->a, name, variant->mode));
+		ASSERT_EQ(0, vmig_get_state(&self->a, &cur));
 		EXPECT_EQ(S(RUNNING), cur)
 			TH_LOG("closed in %s, reopened in %s",
-			       mdv_state_name(st[i]), mdv_state_name(cur));
+			       vmig_state_name(st[i]), vmig_state_name(cur));
 		if (cur != S(RUNNING))
 			break;	/* a stale state can crash the next SET */
 	}
@@ -168,8 +165,8 @@ TEST_F(mig, invalid_states_leave_state_alone)
 	uint32_t st;
 
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		EXPECT_EQ(-EINVAL, mdv_set_state(&self->a, bad[i], NULL));
-		ASSERT_EQ(0, mdv_get_state(&self->a, &st));
+		EXPECT_EQ(-EINVAL, vmig_set_state(&self->a, bad[i], NULL));
+		ASSERT_EQ(0, vmig_get_state(&self->a, &st));
 		EXPECT_EQ(S(RUNNING), st);
 	}
 }
@@ -181,8 +178,8 @@ TEST_F(mig, data_fd_semantics)
 	ssize_t n;
 	int fd, rfd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), &fd));
 	EXPECT_EQ(-1, write(fd, b, 1));
 	EXPECT_EQ(EBADF, errno);
 	EXPECT_EQ(-1, lseek(fd, 0, SEEK_SET));
@@ -194,7 +191,7 @@ TEST_F(mig, data_fd_semantics)
 	EXPECT_EQ(0, n) TH_LOG("STOP_COPY ends with 0");
 	EXPECT_EQ(0, read(fd, b, sizeof(b))) TH_LOG("and stays at 0");
 	close(fd);
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(RESUMING), &rfd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(RESUMING), &rfd));
 	EXPECT_EQ(-1, read(rfd, b, 1));
 	EXPECT_EQ(EBADF, errno);
 	close(rfd);
@@ -210,7 +207,7 @@ TEST_F(mig, precopy_accounting)
 
 	if (!(self->flags & VFIO_MIGRATION_PRE_COPY))
 		SKIP(return, "device does not offer PRE_COPY");
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(PRE_COPY), &fd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(PRE_COPY), &fd));
 	memset(&info, 0xff, sizeof(info));
 	info.argsz = sizeof(info);
 	ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
@@ -225,12 +222,12 @@ TEST_F(mig, precopy_accounting)
 		n = read(fd, b, sizeof(b));
 		if (n <= 0)
 			break;
-		ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
+		ASSERT_EQ(0, vmig_precopy_info(fd, &init, &dirty));
 		EXPECT_LE(init, prev);
 		prev = init;
 	}
 	EXPECT_EQ(0, prev) TH_LOG("initial_bytes drained");
-	ASSERT_EQ(0, mdv_precopy_info(fd, &init, &dirty));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &init, &dirty));
 	if (!init && !dirty) {
 		n = read(fd, b, sizeof(b));
 		EXPECT_EQ(-1, n) TH_LOG("nothing pending: read must fail");
@@ -248,18 +245,18 @@ TEST_F(mig, data_size_in_every_state)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(st); i++) {
-		if (!mdv_state_offered(self->flags, st[i]))
+		if (!vmig_state_offered(self->flags, st[i]))
 			continue;
 		fd = -1;
-		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
-		EXPECT_EQ(0, mdv_data_size(&self->a, &len))
-			TH_LOG("MIG_DATA_SIZE in %s", mdv_state_name(st[i]));
+		ASSERT_EQ(0, vmig_set_state(&self->a, st[i], &fd));
+		EXPECT_EQ(0, vmig_data_size(&self->a, &len))
+			TH_LOG("MIG_DATA_SIZE in %s", vmig_state_name(st[i]));
 		if (fd >= 0)
 			close(fd);
-		ASSERT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->a, S(RUNNING), NULL));
 	}
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_data_size(&self->a, &len));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_data_size(&self->a, &len));
 	EXPECT_LT(0, len);
 }
 
@@ -272,7 +269,7 @@ static int load(FIXTURE_DATA(mig) *self, const uint8_t *buf, int64_t len,
 	int fd, ret = 0;
 	ssize_t n;
 
-	if (mdv_set_state(&self->b, S(RESUMING), &fd))
+	if (vmig_set_state(&self->b, S(RESUMING), &fd))
 		return -EIO;
 	if (bytewise_head)
 		for (; off < len && off < 65536; off++)
@@ -289,9 +286,9 @@ static int load(FIXTURE_DATA(mig) *self, const uint8_t *buf, int64_t len,
 	}
 	close(fd);
 	if (!ret)
-		ret = mdv_set_state(&self->b, S(RUNNING), NULL);
+		ret = vmig_set_state(&self->b, S(RUNNING), NULL);
 	if (ret)
-		mdv_reset(&self->b);
+		vmig_reset(&self->b);
 	return ret;
 }
 
@@ -302,7 +299,7 @@ TEST_F(mig, stream_any_segmentation)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = mdv_save_stream(&self->a, &buf);
+	n = vmig_save_stream(&self->a, &buf);
 	ASSERT_LT(0, n);
 	EXPECT_EQ(0, load(self, buf, n, 0, true));
 	free(buf);
@@ -315,7 +312,7 @@ TEST_F(mig, truncated_stream_rejected)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = mdv_save_stream(&self->a, &buf);
+	n = vmig_save_stream(&self->a, &buf);
 	ASSERT_LT(1, n);
 	EXPECT_NE(0, load(self, buf, n - 1, 65536, false));
 	EXPECT_NE(0, load(self, buf, n / 2, 65536, false));
@@ -329,7 +326,7 @@ TEST_F(mig, corrupted_stream_rejected)
 
 	if (!self->have_b)
 		SKIP(return, "needs a second device of the same kind");
-	n = mdv_save_stream(&self->a, &buf);
+	n = vmig_save_stream(&self->a, &buf);
 	ASSERT_LT(16, n);
 	/* a stream of the same length, every byte inverted */
 	for (i = 0; i < n; i++)
@@ -348,8 +345,8 @@ static int64_t save_twice(FIXTURE_DATA(mig) *self, uint8_t **s, uint8_t **vol)
 	uint8_t *s2;
 	int64_t n, n2, i;
 
-	n = mdv_save_stream(&self->a, s);
-	n2 = mdv_save_stream(&self->a, &s2);
+	n = vmig_save_stream(&self->a, s);
+	n2 = vmig_save_stream(&self->a, &s2);
 	if (n <= 0 || n != n2)
 		return -1;
 	*vol = malloc(n);
@@ -366,7 +363,7 @@ static int holds(FIXTURE_DATA(mig) *self, const uint8_t *s,
 	uint8_t *r;
 	int64_t rn, i, diff = 0;
 
-	rn = mdv_save_stream(&self->b, &r);
+	rn = vmig_save_stream(&self->b, &r);
 	if (rn != n) {
 		free(r);
 		return 0;
@@ -430,10 +427,10 @@ TEST_F(mig, data_size_equals_stream)
 	int64_t n;
 	int fd;
 
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
-	ASSERT_EQ(0, mdv_data_size(&self->a, &want));
-	ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP_COPY), &fd));
-	n = mdv_read_stream(fd, &buf);
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP), NULL));
+	ASSERT_EQ(0, vmig_data_size(&self->a, &want));
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), &fd));
+	n = vmig_read_stream(fd, &buf);
 	close(fd);
 	ASSERT_LT(0, n);
 	EXPECT_EQ((int64_t)want, n) TH_LOG("MIG_DATA_SIZE %llu, stream %lld",
@@ -451,14 +448,14 @@ TEST_F(mig, reset_ends_sessions)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(st); i++) {
-		if (!mdv_state_offered(self->flags, st[i]))
+		if (!vmig_state_offered(self->flags, st[i]))
 			continue;
-		ASSERT_EQ(0, mdv_set_state(&self->a, S(RUNNING), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->a, S(RUNNING), NULL));
 		if (st[i] != S(PRE_COPY))
-			ASSERT_EQ(0, mdv_set_state(&self->a, S(STOP), NULL));
-		ASSERT_EQ(0, mdv_set_state(&self->a, st[i], &fd));
-		ASSERT_EQ(0, mdv_reset(&self->a));
-		ASSERT_EQ(0, mdv_get_state(&self->a, &cur));
+			ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP), NULL));
+		ASSERT_EQ(0, vmig_set_state(&self->a, st[i], &fd));
+		ASSERT_EQ(0, vmig_reset(&self->a));
+		ASSERT_EQ(0, vmig_get_state(&self->a, &cur));
 		EXPECT_EQ(S(RUNNING), cur);
 		/*
 		 * The old FD fails: a 0 from read() is EOF, which a VMM takes
@@ -467,39 +464,39 @@ TEST_F(mig, reset_ends_sessions)
 		n = st[i] == S(RESUMING) ? write(fd, b, sizeof(b)) :
 					   read(fd, b, sizeof(b));
 		EXPECT_EQ(-1, n) TH_LOG("FD after reset in %s: %zd (0 is EOF)",
-					mdv_state_name(st[i]), n);
+					vmig_state_name(st[i]), n);
 		close(fd);
 	}
 }
 
 TEST_F(mig, dma_logging)
 {
-	struct mdv_range r[2] = { { 0x100000, 0x10000 }, { 0x200000, 0x10000 } };
+	struct vmig_range r[2] = { { 0x100000, 0x10000 }, { 0x200000, 0x10000 } };
 	uint64_t ps = 4096, bm[2] = {};
 	int ret;
 
-	ret = mdv_log_start(&self->a, r, 2, &ps);
+	ret = vmig_log_start(&self->a, r, 2, &ps);
 	if (ret == -ENOTTY)
 		SKIP(return, "device offers no DMA logging");
 	ASSERT_EQ(0, ret);
-	EXPECT_NE(0, mdv_log_start(&self->a, r, 2, &ps))
+	EXPECT_NE(0, vmig_log_start(&self->a, r, 2, &ps))
 		TH_LOG("a second START while tracking");
-	EXPECT_EQ(0, mdv_log_report(&self->a, r[0].iova, r[0].length, ps, bm));
-	EXPECT_EQ(-EINVAL, mdv_log_report(&self->a, 0x400000, 0x1000, 4096, bm))
+	EXPECT_EQ(0, vmig_log_report(&self->a, r[0].iova, r[0].length, ps, bm));
+	EXPECT_EQ(-EINVAL, vmig_log_report(&self->a, 0x400000, 0x1000, 4096, bm))
 		TH_LOG("report outside the tracked ranges");
-	EXPECT_EQ(0, mdv_log_stop(&self->a));
-	EXPECT_EQ(0, mdv_log_stop(&self->a)) TH_LOG("STOP is idempotent");
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 0, &ps));
+	EXPECT_EQ(0, vmig_log_stop(&self->a));
+	EXPECT_EQ(0, vmig_log_stop(&self->a)) TH_LOG("STOP is idempotent");
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->a, r, 0, &ps));
 	r[1].iova = 0x100000 + 0x8000;
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 2, &ps)) TH_LOG("overlap");
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->a, r, 2, &ps)) TH_LOG("overlap");
 	r[1].iova = 0x200001;
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 2, &ps)) TH_LOG("unaligned");
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->a, r, 2, &ps)) TH_LOG("unaligned");
 	r[1].iova = -0x1000UL;
 	r[1].length = 0x2000;
-	EXPECT_EQ(-EOVERFLOW, mdv_log_start(&self->a, r, 2, &ps));
+	EXPECT_EQ(-EOVERFLOW, vmig_log_start(&self->a, r, 2, &ps));
 	ps = 3 * 4096;
-	r[1] = (struct mdv_range){ 0x300000, 0x3000 };
-	EXPECT_EQ(-EINVAL, mdv_log_start(&self->a, r, 1, &ps))
+	r[1] = (struct vmig_range){ 0x300000, 0x3000 };
+	EXPECT_EQ(-EINVAL, vmig_log_start(&self->a, r, 1, &ps))
 		TH_LOG("page size not a power of two");
 }
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+/* The generic VFIO migration test library (vfio_mig.h) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +14,7 @@
 #include <sys/stat.h>
 #include <linux/iommufd.h>
 
-#include "mdv_lib.h"
-
-#define DBG_ROOT "/sys/kernel/debug/mockdev-vfio-pci"
-#define DRV_DIR "/sys/bus/pci/drivers/mockdev-vfio-pci"
+#include "vfio_mig.h"
 
 /* sysfs directory of a PCI function (BDF) or an mdev (uuid) */
 static void dev_dir(const char *name, char *path, size_t len)
@@ -26,7 +24,7 @@ static void dev_dir(const char *name, char *path, size_t len)
 		snprintf(path, len, "/sys/bus/mdev/devices/%s", name);
 }
 
-int mdv_driver_name(const char *name, char *buf, size_t len)
+int vmig_driver_name(const char *name, char *buf, size_t len)
 {
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
@@ -46,9 +44,11 @@ static int cmp_bdf(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-int mdv_list(char bdfs[][MDV_NAME_LEN], int max)
+int vmig_list(const char *env_name, const char *driver,
+	      char names[][VMIG_NAME_LEN], int max)
 {
-	const char *env = getenv("MDV_BDFS");
+	const char *env = getenv(env_name);
+	char path[PATH_MAX];
 	struct dirent *e;
 	int n = 0;
 	DIR *dir;
@@ -58,24 +58,27 @@ int mdv_list(char bdfs[][MDV_NAME_LEN], int max)
 
 		for (tok = strtok_r(copy, " ,", &save); tok && n < max;
 		     tok = strtok_r(NULL, " ,", &save))
-			snprintf(bdfs[n++], MDV_NAME_LEN, "%.39s", tok);
+			snprintf(names[n++], VMIG_NAME_LEN, "%.39s", tok);
 		free(copy);
 		return n;
 	}
-	dir = opendir(DRV_DIR);
+	if (!driver)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s", driver);
+	dir = opendir(path);
 	if (!dir)
 		return 0;
 	while ((e = readdir(dir)) && n < max)
 		if (strchr(e->d_name, ':'))
-			snprintf(bdfs[n++], MDV_NAME_LEN, "%.39s", e->d_name);
+			snprintf(names[n++], VMIG_NAME_LEN, "%.39s", e->d_name);
 	closedir(dir);
-	qsort(bdfs, n, MDV_NAME_LEN, cmp_bdf);
+	qsort(names, n, VMIG_NAME_LEN, cmp_bdf);
 	return n;
 }
 
-const char *mdv_mode_name(enum mdv_iommu_mode mode)
+const char *vmig_mode_name(enum vmig_iommu_mode mode)
 {
-	return mode == MDV_MODE_IOMMUFD ? "iommufd" : "container";
+	return mode == VMIG_MODE_IOMMUFD ? "iommufd" : "container";
 }
 
 /*
@@ -87,28 +90,28 @@ const char *mdv_mode_name(enum mdv_iommu_mode mode)
  * IOAS. It also counts mappings, so that each device of a group may map the
  * same range (one IOVA space per group) as if it were alone.
  */
-#define MDV_MAX_MAPS	16
+#define VMIG_MAX_MAPS	16
 
-struct mdv_map_ent {
+struct vmig_map_ent {
 	uint64_t iova, len;
 	int refs;
 };
 
-struct mdv_group {
+struct vmig_group {
 	int refs;		/* 0: free entry */
 	int group;
-	enum mdv_iommu_mode mode;
+	enum vmig_iommu_mode mode;
 	int container_fd;
 	int group_fd;
 	int iommufd;
 	uint32_t ioas_id;
-	struct mdv_map_ent maps[MDV_MAX_MAPS];
+	struct vmig_map_ent maps[VMIG_MAX_MAPS];
 };
 
-static struct mdv_group mdv_groups[MDV_MAX_DEVS];
-static pthread_mutex_t mdv_groups_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vmig_group vmig_groups[VMIG_MAX_DEVS];
+static pthread_mutex_t vmig_groups_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int mdv_group_of(const char *name)
+int vmig_group_of(const char *name)
 {
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
@@ -122,7 +125,7 @@ int mdv_group_of(const char *name)
 	return atoi(strrchr(link, '/') + 1);
 }
 
-static void group_put_locked(struct mdv_group *g)
+static void group_put_locked(struct vmig_group *g)
 {
 	if (--g->refs)
 		return;
@@ -135,7 +138,7 @@ static void group_put_locked(struct mdv_group *g)
 	memset(g, 0, sizeof(*g));
 }
 
-static int group_setup_container(struct mdv_group *g)
+static int group_setup_container(struct vmig_group *g)
 {
 	struct vfio_group_status st = { .argsz = sizeof(st) };
 	char path[PATH_MAX];
@@ -158,7 +161,7 @@ static int group_setup_container(struct mdv_group *g)
 	return 0;
 }
 
-static int group_setup_iommufd(struct mdv_group *g)
+static int group_setup_iommufd(struct vmig_group *g)
 {
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
 
@@ -172,14 +175,14 @@ static int group_setup_iommufd(struct mdv_group *g)
 }
 
 /* The entry of @d's group, set up on first use; NULL with *err set */
-static struct mdv_group *group_get(struct mdv_dev *d, int *err)
+static struct vmig_group *group_get(struct vmig_dev *d, int *err)
 {
-	struct mdv_group *g, *free_ent = NULL;
+	struct vmig_group *g, *free_ent = NULL;
 	int i;
 
-	pthread_mutex_lock(&mdv_groups_lock);
-	for (i = 0; i < MDV_MAX_DEVS; i++) {
-		g = &mdv_groups[i];
+	pthread_mutex_lock(&vmig_groups_lock);
+	for (i = 0; i < VMIG_MAX_DEVS; i++) {
+		g = &vmig_groups[i];
 		if (g->refs && g->group == d->group && g->mode == d->mode) {
 			g->refs++;
 			goto out;
@@ -199,24 +202,24 @@ static struct mdv_group *group_get(struct mdv_dev *d, int *err)
 	g->container_fd = -1;
 	g->group_fd = -1;
 	g->iommufd = -1;
-	*err = d->mode == MDV_MODE_IOMMUFD ? group_setup_iommufd(g) :
+	*err = d->mode == VMIG_MODE_IOMMUFD ? group_setup_iommufd(g) :
 					     group_setup_container(g);
 	if (*err) {
 		group_put_locked(g);
 		g = NULL;
 	}
 out:
-	pthread_mutex_unlock(&mdv_groups_lock);
+	pthread_mutex_unlock(&vmig_groups_lock);
 	return g;
 }
 
-static int open_container(struct mdv_dev *d)
+static int open_container(struct vmig_dev *d)
 {
 	d->fd = ioctl(d->group_fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	return d->fd < 0 ? -errno : 0;
 }
 
-static int open_iommufd(struct mdv_dev *d)
+static int open_iommufd(struct vmig_dev *d)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
@@ -250,7 +253,7 @@ static int open_iommufd(struct mdv_dev *d)
 	return 0;
 }
 
-int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
+int vmig_open(struct vmig_dev *d, const char *bdf, enum vmig_iommu_mode mode)
 {
 	int ret;
 
@@ -261,9 +264,9 @@ int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
 	d->iommufd = -1;
 	d->mode = mode;
 	snprintf(d->bdf, sizeof(d->bdf), "%.39s", bdf);
-	if (mode == MDV_MODE_IOMMUFD && access("/dev/iommu", F_OK))
+	if (mode == VMIG_MODE_IOMMUFD && access("/dev/iommu", F_OK))
 		return -ENODEV;
-	d->group = mdv_group_of(bdf);
+	d->group = vmig_group_of(bdf);
 	if (d->group < 0)
 		return d->group;
 	d->grp = group_get(d, &ret);
@@ -273,20 +276,20 @@ int mdv_open(struct mdv_dev *d, const char *bdf, enum mdv_iommu_mode mode)
 	d->group_fd = d->grp->group_fd;
 	d->iommufd = d->grp->iommufd;
 	d->ioas_id = d->grp->ioas_id;
-	ret = mode == MDV_MODE_IOMMUFD ? open_iommufd(d) : open_container(d);
+	ret = mode == VMIG_MODE_IOMMUFD ? open_iommufd(d) : open_container(d);
 	if (ret)
-		mdv_close(d);
+		vmig_close(d);
 	return ret;
 }
 
-void mdv_close(struct mdv_dev *d)
+void vmig_close(struct vmig_dev *d)
 {
 	if (d->fd >= 0)
 		close(d->fd);
 	if (d->grp) {
-		pthread_mutex_lock(&mdv_groups_lock);
+		pthread_mutex_lock(&vmig_groups_lock);
 		group_put_locked(d->grp);
-		pthread_mutex_unlock(&mdv_groups_lock);
+		pthread_mutex_unlock(&vmig_groups_lock);
 	}
 	d->grp = NULL;
 	d->fd = -1;
@@ -295,7 +298,7 @@ void mdv_close(struct mdv_dev *d)
 	d->iommufd = -1;
 }
 
-int mdv_has_reset(struct mdv_dev *d)
+int vmig_has_reset(struct vmig_dev *d)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 
@@ -304,15 +307,15 @@ int mdv_has_reset(struct mdv_dev *d)
 	return !!(info.flags & VFIO_DEVICE_FLAGS_RESET);
 }
 
-int mdv_hot_reset(struct mdv_dev *d)
+int vmig_hot_reset(struct vmig_dev *d)
 {
 	struct vfio_pci_hot_reset_info *info;
 	struct vfio_pci_hot_reset *rst;
-	size_t isz = sizeof(*info) + MDV_MAX_DEVS * sizeof(info->devices[0]);
+	size_t isz = sizeof(*info) + VMIG_MAX_DEVS * sizeof(info->devices[0]);
 	int ret = 0, n = 0, i, j;
 
 	info = calloc(1, isz);
-	rst = calloc(1, sizeof(*rst) + MDV_MAX_DEVS * sizeof(int32_t));
+	rst = calloc(1, sizeof(*rst) + VMIG_MAX_DEVS * sizeof(int32_t));
 	if (!info || !rst) {
 		ret = -ENOMEM;
 		goto out;
@@ -323,18 +326,18 @@ int mdv_hot_reset(struct mdv_dev *d)
 		goto out;
 	}
 	rst->argsz = sizeof(*rst);
-	if (d->mode == MDV_MODE_CONTAINER) {
+	if (d->mode == VMIG_MODE_CONTAINER) {
 		/* one fd per affected group; the group must be ours */
-		pthread_mutex_lock(&mdv_groups_lock);
+		pthread_mutex_lock(&vmig_groups_lock);
 		for (i = 0; i < info->count && !ret; i++) {
 			uint32_t grp = info->devices[i].group_id;
 			int fd = -1;
 
-			for (j = 0; j < MDV_MAX_DEVS; j++)
-				if (mdv_groups[j].refs &&
-				    mdv_groups[j].mode == MDV_MODE_CONTAINER &&
-				    mdv_groups[j].group == (int)grp)
-					fd = mdv_groups[j].group_fd;
+			for (j = 0; j < VMIG_MAX_DEVS; j++)
+				if (vmig_groups[j].refs &&
+				    vmig_groups[j].mode == VMIG_MODE_CONTAINER &&
+				    vmig_groups[j].group == (int)grp)
+					fd = vmig_groups[j].group_fd;
 			if (fd < 0) {
 				ret = -EPERM;
 				break;
@@ -345,7 +348,7 @@ int mdv_hot_reset(struct mdv_dev *d)
 			if (j == n)
 				rst->group_fds[n++] = fd;
 		}
-		pthread_mutex_unlock(&mdv_groups_lock);
+		pthread_mutex_unlock(&vmig_groups_lock);
 		if (ret)
 			goto out;
 		rst->count = n;
@@ -363,12 +366,7 @@ out:
 	return ret;
 }
 
-static int pci_name_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-bool mdv_behind_bridge(const char *name)
+bool vmig_behind_bridge(const char *name)
 {
 	char path[PATH_MAX], real[PATH_MAX], *slash;
 	unsigned int dom, bus, dev, fn;
@@ -386,41 +384,7 @@ bool mdv_behind_bridge(const char *name)
 			       &fn) == 4;
 }
 
-int mdv_list_bridge(char bdfs[][MDV_NAME_LEN], int max)
-{
-	char all[MDV_MAX_DEVS][MDV_NAME_LEN];
-	int n = mdv_list(all, MDV_MAX_DEVS), i, k = 0;
-
-	for (i = 0; i < n && k < max; i++)
-		if (mdv_behind_bridge(all[i]))
-			snprintf(bdfs[k++], MDV_NAME_LEN, "%.39s", all[i]);
-	qsort(bdfs, k, MDV_NAME_LEN, pci_name_cmp);
-	return k;
-}
-
-int mdv_list_reset(char bdfs[][MDV_NAME_LEN], int max,
-		   enum mdv_iommu_mode mode)
-{
-	char br[MDV_MAX_DEVS][MDV_NAME_LEN];
-	int n = mdv_list_bridge(br, MDV_MAX_DEVS), i, k = 0;
-	struct mdv_dev d;
-
-	/*
-	 * Only vfio-pci knows: a function that shares its bus has a sysfs
-	 * "reset" from probe time (it was alone then) but no method that
-	 * works, and reset_works comes from a reset tried at open.
-	 */
-	for (i = 0; i < n && k < max; i++) {
-		if (mdv_open(&d, br[i], mode))
-			continue;
-		if (mdv_has_reset(&d) == 1)
-			snprintf(bdfs[k++], MDV_NAME_LEN, "%.39s", br[i]);
-		mdv_close(&d);
-	}
-	return k;
-}
-
-static int feature(struct mdv_dev *d, uint32_t flags, void *data, size_t len)
+static int feature(struct vmig_dev *d, uint32_t flags, void *data, size_t len)
 {
 	uint8_t buf[sizeof(struct vfio_device_feature) + 256];
 	struct vfio_device_feature *f = (void *)buf;
@@ -437,7 +401,7 @@ static int feature(struct mdv_dev *d, uint32_t flags, void *data, size_t len)
 	return ret ? -errno : 0;
 }
 
-int mdv_set_state(struct mdv_dev *d, uint32_t state, int *data_fd)
+int vmig_set_state(struct vmig_dev *d, uint32_t state, int *data_fd)
 {
 	struct vfio_device_feature_mig_state mig = {
 		.device_state = state, .data_fd = -1 };
@@ -452,7 +416,7 @@ int mdv_set_state(struct mdv_dev *d, uint32_t state, int *data_fd)
 	return ret;
 }
 
-int mdv_get_state(struct mdv_dev *d, uint32_t *state)
+int vmig_get_state(struct vmig_dev *d, uint32_t *state)
 {
 	struct vfio_device_feature_mig_state mig = {};
 	int ret;
@@ -463,7 +427,7 @@ int mdv_get_state(struct mdv_dev *d, uint32_t *state)
 	return ret;
 }
 
-int mdv_mig_flags(struct mdv_dev *d, uint64_t *flags)
+int vmig_mig_flags(struct vmig_dev *d, uint64_t *flags)
 {
 	struct vfio_device_feature_migration mig = {};
 	int ret;
@@ -474,7 +438,7 @@ int mdv_mig_flags(struct mdv_dev *d, uint64_t *flags)
 	return ret;
 }
 
-int mdv_data_size(struct mdv_dev *d, uint64_t *len)
+int vmig_data_size(struct vmig_dev *d, uint64_t *len)
 {
 	struct vfio_device_feature_mig_data_size sz = {};
 	int ret;
@@ -485,7 +449,7 @@ int mdv_data_size(struct mdv_dev *d, uint64_t *len)
 	return ret;
 }
 
-int mdv_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 {
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };
 
@@ -496,12 +460,12 @@ int mdv_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 	return 0;
 }
 
-int mdv_reset(struct mdv_dev *d)
+int vmig_reset(struct vmig_dev *d)
 {
 	return ioctl(d->fd, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
-const char *mdv_state_name(uint32_t s)
+const char *vmig_state_name(uint32_t s)
 {
 	static const char * const names[] = {
 		[VFIO_DEVICE_STATE_ERROR] = "ERROR",
@@ -513,108 +477,11 @@ const char *mdv_state_name(uint32_t s)
 		[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
 		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
 	};
-	return s < MDV_NUM_STATES ? names[s] : "?";
+	return s < VMIG_NUM_STATES ? names[s] : "?";
 }
 
-int mdv_dbg_read(const char *bdf, const char *file, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), DBG_ROOT "/%s/%s", bdf, file);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
-int mdv_dbg_write(const char *bdf, const char *file, const char *val)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), DBG_ROOT "/%s/%s", bdf, file);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-uint64_t mdv_digest(const char *bdf)
-{
-	char buf[64], *end;
-	uint64_t d;
-	int ret;
-
-	/*
-	 * No value stands for "could not read": two failed reads would
-	 * compare equal, one would differ from anything. A test that asks
-	 * for a digest it cannot have is broken: stop it here, loudly.
-	 */
-	ret = mdv_dbg_read(bdf, "digest", buf, sizeof(buf));
-	d = ret ? 0 : strtoull(buf, &end, 16);
-	if (ret || end == buf) {
-		fprintf(stderr, "%s(%s): %s\n", __func__, bdf,
-			ret ? strerror(-ret) : "not a number");
-		abort();
-	}
-	return d;
-}
-
-/* The knob's current value, from debugfs; 0 if found */
-static int param_get(const char *bdf, const char *name, char *val, size_t len)
-{
-	char buf[1024], *line, *save = NULL;
-	size_t n = strlen(name);
-
-	if (mdv_dbg_read(bdf, "params", buf, sizeof(buf)))
-		return -1;
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, name, n) && line[n] == ' ') {
-			snprintf(val, len, "%s", line + n + 1);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-int mdv_param(const char *bdf, const char *name, const char *value)
-{
-	char cmd[256], cur[64];
-	int ret;
-
-	/* devlink costs a fork and exec: skip it when nothing changes */
-	if (!param_get(bdf, name, cur, sizeof(cur)) && !strcmp(cur, value))
-		return 0;
-
-	snprintf(cmd, sizeof(cmd),
-		 "devlink dev param set pci/%s name %s value %s cmode runtime 2>/dev/null",
-		 bdf, name, value);
-	ret = system(cmd);
-	return WIFEXITED(ret) ? WEXITSTATUS(ret) : -1;
-}
-
-int mdv_param_u32(const char *bdf, const char *name, unsigned int value)
-{
-	char v[16];
-
-	snprintf(v, sizeof(v), "%u", value);
-	return mdv_param(bdf, name, v);
-}
-
-int64_t mdv_pipe(int in, int out, size_t max_chunk, unsigned int seed,
-		 bool stop_at_enomsg)
+int64_t vmig_pipe(int in, int out, size_t max_chunk, unsigned int seed,
+		  bool stop_at_enomsg)
 {
 	uint8_t *buf = malloc(max_chunk);
 	int64_t total = 0;
@@ -649,7 +516,7 @@ int64_t mdv_pipe(int in, int out, size_t max_chunk, unsigned int seed,
 	return total;
 }
 
-int64_t mdv_read_stream(int in, uint8_t **out)
+int64_t vmig_read_stream(int in, uint8_t **out)
 {
 	size_t cap = 1 << 20, len = 0;
 	uint8_t *buf = malloc(cap);
@@ -674,7 +541,7 @@ int64_t mdv_read_stream(int in, uint8_t **out)
 	return len;
 }
 
-int64_t mdv_write_all(int out, const uint8_t *buf, size_t len, size_t chunk)
+int64_t vmig_write_all(int out, const uint8_t *buf, size_t len, size_t chunk)
 {
 	size_t off = 0;
 
@@ -691,26 +558,26 @@ int64_t mdv_write_all(int out, const uint8_t *buf, size_t len, size_t chunk)
 	return off;
 }
 
-int mdv_migrate(struct mdv_dev *src, struct mdv_dev *dst, size_t chunk,
-		unsigned int seed)
+int vmig_migrate(struct vmig_dev *src, struct vmig_dev *dst, size_t chunk,
+		 unsigned int seed)
 {
 	int sfd = -1, dfd = -1, ret;
 	int64_t n;
 
-	ret = mdv_set_state(src, VFIO_DEVICE_STATE_STOP_COPY, &sfd);
+	ret = vmig_set_state(src, VFIO_DEVICE_STATE_STOP_COPY, &sfd);
 	if (ret)
 		return ret;
-	ret = mdv_set_state(dst, VFIO_DEVICE_STATE_RESUMING, &dfd);
+	ret = vmig_set_state(dst, VFIO_DEVICE_STATE_RESUMING, &dfd);
 	if (ret)
 		goto out;
-	n = mdv_pipe(sfd, dfd, chunk, seed, false);
+	n = vmig_pipe(sfd, dfd, chunk, seed, false);
 	if (n < 0) {
 		ret = n;
 		goto out;
 	}
-	ret = mdv_set_state(dst, VFIO_DEVICE_STATE_RUNNING, NULL);
+	ret = vmig_set_state(dst, VFIO_DEVICE_STATE_RUNNING, NULL);
 	if (!ret)
-		ret = mdv_set_state(src, VFIO_DEVICE_STATE_STOP, NULL);
+		ret = vmig_set_state(src, VFIO_DEVICE_STATE_STOP, NULL);
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -719,7 +586,7 @@ out:
 	return ret;
 }
 
-double mdv_now(void)
+double vmig_now(void)
 {
 	struct timespec ts;
 
@@ -727,7 +594,7 @@ double mdv_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int map_ioctl(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
+static int map_ioctl(struct vmig_dev *d, void *buf, size_t len, uint64_t iova)
 {
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map),
@@ -742,12 +609,12 @@ static int map_ioctl(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
 		.length = len, .iova = iova,
 	};
 
-	if (d->mode == MDV_MODE_IOMMUFD)
+	if (d->mode == VMIG_MODE_IOMMUFD)
 		return ioctl(d->iommufd, IOMMU_IOAS_MAP, &imap) ? -errno : 0;
 	return ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
 }
 
-static int unmap_ioctl(struct mdv_dev *d, size_t len, uint64_t iova)
+static int unmap_ioctl(struct vmig_dev *d, size_t len, uint64_t iova)
 {
 	struct vfio_iommu_type1_dma_unmap unmap = {
 		.argsz = sizeof(unmap), .iova = iova, .size = len };
@@ -755,7 +622,7 @@ static int unmap_ioctl(struct mdv_dev *d, size_t len, uint64_t iova)
 		.size = sizeof(iunmap), .ioas_id = d->ioas_id,
 		.iova = iova, .length = len };
 
-	if (d->mode == MDV_MODE_IOMMUFD)
+	if (d->mode == VMIG_MODE_IOMMUFD)
 		return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &iunmap) ? -errno : 0;
 	return ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
 }
@@ -766,17 +633,17 @@ static int unmap_ioctl(struct mdv_dev *d, size_t len, uint64_t iova)
  * last unmap removes it. Anything else overlapping fails as the kernel
  * says (-EEXIST).
  */
-int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
+int vmig_map(struct vmig_dev *d, void *buf, size_t len, uint64_t iova)
 {
-	struct mdv_map_ent *m, *free_ent = NULL;
+	struct vmig_map_ent *m, *free_ent = NULL;
 	int i, ret;
 
-	pthread_mutex_lock(&mdv_groups_lock);
-	for (i = 0; i < MDV_MAX_MAPS; i++) {
+	pthread_mutex_lock(&vmig_groups_lock);
+	for (i = 0; i < VMIG_MAX_MAPS; i++) {
 		m = &d->grp->maps[i];
 		if (m->refs && m->iova == iova && m->len == len) {
 			m->refs++;
-			pthread_mutex_unlock(&mdv_groups_lock);
+			pthread_mutex_unlock(&vmig_groups_lock);
 			return 0;
 		}
 		if (!m->refs && !free_ent)
@@ -788,32 +655,32 @@ int mdv_map(struct mdv_dev *d, void *buf, size_t len, uint64_t iova)
 		free_ent->len = len;
 		free_ent->refs = 1;
 	}
-	pthread_mutex_unlock(&mdv_groups_lock);
+	pthread_mutex_unlock(&vmig_groups_lock);
 	return ret;
 }
 
-int mdv_unmap(struct mdv_dev *d, size_t len, uint64_t iova)
+int vmig_unmap(struct vmig_dev *d, size_t len, uint64_t iova)
 {
-	struct mdv_map_ent *m;
+	struct vmig_map_ent *m;
 	int i, ret;
 
-	pthread_mutex_lock(&mdv_groups_lock);
-	for (i = 0; i < MDV_MAX_MAPS; i++) {
+	pthread_mutex_lock(&vmig_groups_lock);
+	for (i = 0; i < VMIG_MAX_MAPS; i++) {
 		m = &d->grp->maps[i];
 		if (m->refs && m->iova == iova && m->len == len) {
 			if (--m->refs) {
-				pthread_mutex_unlock(&mdv_groups_lock);
+				pthread_mutex_unlock(&vmig_groups_lock);
 				return 0;
 			}
 			break;
 		}
 	}
 	ret = unmap_ioctl(d, len, iova);
-	pthread_mutex_unlock(&mdv_groups_lock);
+	pthread_mutex_unlock(&vmig_groups_lock);
 	return ret;
 }
 
-int mdv_bus_master(struct mdv_dev *d)
+int vmig_bus_master(struct vmig_dev *d)
 {
 	struct vfio_region_info reg = {
 		.argsz = sizeof(reg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
@@ -829,8 +696,8 @@ int mdv_bus_master(struct mdv_dev *d)
 	return 0;
 }
 
-int mdv_log_start(struct mdv_dev *d, const struct mdv_range *r, uint32_t n,
-		  uint64_t *page_size)
+int vmig_log_start(struct vmig_dev *d, const struct vmig_range *r, uint32_t n,
+		   uint64_t *page_size)
 {
 	struct vfio_device_feature_dma_logging_control ctl = {
 		.page_size = *page_size, .num_ranges = n,
@@ -838,7 +705,7 @@ int mdv_log_start(struct mdv_dev *d, const struct mdv_range *r, uint32_t n,
 	};
 	int ret;
 
-	/* struct mdv_range has the layout of the uAPI range */
+	/* struct vmig_range has the layout of the uAPI range */
 	ret = feature(d, VFIO_DEVICE_FEATURE_SET |
 		      VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 	if (!ret)
@@ -846,14 +713,14 @@ int mdv_log_start(struct mdv_dev *d, const struct mdv_range *r, uint32_t n,
 	return ret;
 }
 
-int mdv_log_stop(struct mdv_dev *d)
+int vmig_log_stop(struct vmig_dev *d)
 {
 	return feature(d, VFIO_DEVICE_FEATURE_SET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
 }
 
-int mdv_log_report(struct mdv_dev *d, uint64_t iova, uint64_t length,
-		   uint64_t page_size, uint64_t *bitmap)
+int vmig_log_report(struct vmig_dev *d, uint64_t iova, uint64_t length,
+		    uint64_t page_size, uint64_t *bitmap)
 {
 	struct vfio_device_feature_dma_logging_report rep = {
 		.iova = iova, .length = length, .page_size = page_size,
@@ -864,7 +731,7 @@ int mdv_log_report(struct mdv_dev *d, uint64_t iova, uint64_t length,
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
 }
 
-bool mdv_state_offered(uint64_t flags, uint32_t s)
+bool vmig_state_offered(uint64_t flags, uint32_t s)
 {
 	switch (s) {
 	case VFIO_DEVICE_STATE_RUNNING_P2P:
@@ -877,22 +744,22 @@ bool mdv_state_offered(uint64_t flags, uint32_t s)
 	case VFIO_DEVICE_STATE_ERROR:
 		return false;
 	default:
-		return s < MDV_NUM_STATES;
+		return s < VMIG_NUM_STATES;
 	}
 }
 
-bool mdv_state_precopy(uint32_t s)
+bool vmig_state_precopy(uint32_t s)
 {
 	return s == VFIO_DEVICE_STATE_PRE_COPY ||
 	       s == VFIO_DEVICE_STATE_PRE_COPY_P2P;
 }
 
-bool mdv_state_saving(uint32_t s)
+bool vmig_state_saving(uint32_t s)
 {
-	return mdv_state_precopy(s) || s == VFIO_DEVICE_STATE_STOP_COPY;
+	return vmig_state_precopy(s) || s == VFIO_DEVICE_STATE_STOP_COPY;
 }
 
-int mdv_sysfs_write(const char *path, const char *val)
+int vmig_sysfs_write(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_TRUNC), ret = 0;
 
@@ -904,18 +771,18 @@ int mdv_sysfs_write(const char *path, const char *val)
 	return ret;
 }
 
-int64_t mdv_save_stream(struct mdv_dev *d, uint8_t **buf)
+int64_t vmig_save_stream(struct vmig_dev *d, uint8_t **buf)
 {
 	int64_t n;
 	int fd, ret;
 
-	ret = mdv_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
 	if (!ret)
-		ret = mdv_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+		ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
 	if (ret)
 		return ret;
-	n = mdv_read_stream(fd, buf);
+	n = vmig_read_stream(fd, buf);
 	close(fd);
-	ret = mdv_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+	ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	return ret ? ret : n;
 }

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/* mdv_migrate: the source: precopy rounds, the stop phase, the verification */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+static int src_abort(int err)
+{
+	fail("source aborts", err);
+	close_fds();
+	send_msg(MSG_ABORT, 0, &err, sizeof(err));
+	/* the VM keeps running here: back to RUNNING */
+	if (set_all(S(RUNNING), NULL))
+		fail("returning to RUNNING", errno);
+	return 1;
+}
+
+/* Handle what the destination sent while we were busy, or in @wait_ms */
+static int src_poll(bool *acked, int *nacked, int wait_ms)
+{
+	struct pollfd p = { .fd = g.sock, .events = POLLIN };
+	struct msg m;
+	int err;
+
+	while (poll(&p, 1, wait_ms) > 0) {
+		if (recv_msg(&m))
+			return -ECONNRESET;
+		if (m.type == MSG_ACK && m.dev < (uint32_t)g.ndev) {
+			if (!acked[m.dev]) {
+				acked[m.dev] = true;
+				(*nacked)++;
+			}
+		} else if (m.type == MSG_ABORT) {
+			if (m.len == sizeof(err))
+				xfer(g.sock, &err, sizeof(err), false);
+			fprintf(stderr, "mdv_migrate: destination aborted\n");
+			return -ECANCELED;
+		}
+		wait_ms = 0;
+	}
+	return 0;
+}
+
+/* Send what @i has for now; returns bytes or -errno */
+static int64_t pump(int i, uint8_t *buf, bool precopy, double *read_s)
+{
+	int64_t total = 0;
+	ssize_t n;
+	double t;
+
+	for (;;) {
+		t = now();
+		n = read(g.fd[i], buf, CHUNK);
+		*read_s += now() - t;
+		if (n < 0 && precopy && errno == ENOMSG)
+			return total;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return total;
+		if (send_msg(MSG_DATA, i, buf, n))
+			return -ECONNRESET;
+		total += n;
+	}
+}
+
+int run_src(struct src_stats *st, int max_rounds)
+{
+	bool acked[VMIG_MAX_DEVS] = {}, sent_init[VMIG_MAX_DEVS] = {};
+	bool acks_done, ram_done = true, verify_err = false;
+	uint8_t *buf = calloc(1, CHUNK);
+	uint64_t init, dirty, digest;
+	int nacked = 0, round, i, ret, wait_ms;
+	struct hello hello = {};
+	struct ram_result rr;
+	double t, t_unused = 0;
+	struct msg m;
+	int64_t n;
+
+	if (ram.len) {
+		if (ram.setup_err)
+			return src_abort(ram.setup_err);
+		st->ram_round_pages = calloc(max_rounds, sizeof(uint32_t));
+		if (!st->ram_round_pages)
+			return src_abort(-ENOMEM);
+	}
+	hello.ram_bytes = ram.len;
+	hello.ram_synced = ram.synced;
+	send_msg(MSG_HELLO, g.ndev, &hello, sizeof(hello));
+	/* link bandwidth, measured the way the data will travel */
+	t = now();
+	send_msg(MSG_CALIB, 0, NULL, CALIB_BYTES);
+	for (n = 0; n < (int64_t)CALIB_BYTES; n += CHUNK)
+		if (xfer(g.sock, buf, CHUNK, true))
+			return src_abort(-ECONNRESET);
+	if (recv_msg(&m) || m.type != MSG_CALIB_ACK)
+		return src_abort(-EPROTO);
+	st->bw = CALIB_BYTES / (now() - t);
+
+	if (g.initial_data || ram.synced) {
+		t = now();
+		/* RAM's first pass: everything, as it is now */
+		if (ram.synced) {
+			if (ram_send(0, ram.npages))
+				return src_abort(-ECONNRESET);
+			st->precopy_bytes += ram.len;
+		}
+		if (g.initial_data) {
+			ret = set_all(S(PRE_COPY), NULL);
+			if (ret)
+				return src_abort(ret);
+		}
+		for (round = 0; round < max_rounds; round++) {
+			for (i = 0; g.initial_data && i < g.ndev; i++) {
+				n = pump(i, buf, true, &t_unused);
+				if (n < 0)
+					return src_abort(n);
+				st->precopy_bytes += n;
+				ret = vmig_precopy_info(g.fd[i], &init, &dirty);
+				if (ret)
+					return src_abort(ret);
+				if (!init && !sent_init[i]) {
+					sent_init[i] = true;
+					send_msg(MSG_INIT_DONE, i, NULL, 0);
+				}
+			}
+			if (ram.synced) {
+				n = ram_sync();
+				if (n < 0)
+					return src_abort(n);
+				st->ram_round_pages[st->ram_rounds++] = n;
+				st->ram_dirty_pages += n;
+				st->precopy_bytes += n * RAM_PAGE;
+				/* what one round dirties fits in the downtime */
+				ram_done = n * RAM_PAGE <= st->bw * RAM_DOWNTIME_S;
+			}
+			ret = src_poll(acked, &nacked, 0);
+			if (ret)
+				return src_abort(ret);
+			/* switchover-ack: every device's initial data loaded */
+			acks_done = !g.initial_data || nacked == g.ndev;
+			if (acks_done && ram_done &&
+			    now() - t >= g.min_precopy_s)
+				break;
+			/* RAM not converged yet: the next round at once */
+			wait_ms = 0;
+			if (!acks_done && round)
+				wait_ms = ram.synced ? RAM_ROUND_MS : 1000;
+			else if (acks_done && ram_done)
+				wait_ms = RAM_ROUND_MS;
+			if (wait_ms) {
+				ret = src_poll(acked, &nacked, wait_ms);
+				if (ret)
+					return src_abort(ret);
+			}
+		}
+		if (g.initial_data && nacked < g.ndev)
+			return src_abort(-ETIMEDOUT);
+		st->precopy_s = now() - t;
+	}
+
+	/* the stop phase: downtime starts */
+	send_msg(MSG_SWITCH, 0, NULL, 0);
+	t = now();
+	ret = set_all(S(STOP_COPY), &st->stop_arcs_s);
+	if (ret)
+		return src_abort(ret);
+	/* stopped devices write no more: what they wrote is in this report */
+	if (ram.synced) {
+		n = ram_sync();
+		if (n < 0)
+			return src_abort(n);
+		st->ram_rounds++;
+		st->ram_final_pages = n;
+		st->ram_dirty_pages += n;
+		ram_log_stop();
+	}
+	for (i = 0; i < g.ndev; i++) {
+		n = pump(i, buf, false, &st->read_s);
+		if (n < 0)
+			return src_abort(n);
+		st->residual_bytes += n;
+		send_msg(MSG_END, i, NULL, 0);
+	}
+	for (;;) {
+		if (recv_msg(&m))
+			return src_abort(-ECONNRESET);
+		if (m.type == MSG_DONE && m.len == sizeof(st->done)) {
+			xfer(g.sock, &st->done, sizeof(st->done), false);
+			break;
+		}
+		if (m.type == MSG_ABORT)
+			return src_abort(-ECANCELED);
+		if (m.type != MSG_ACK)
+			return src_abort(-EPROTO);
+	}
+	st->downtime_s = now() - t;
+	close_fds();
+	/* the source VM is gone: leave its devices stopped */
+	set_all(S(STOP), NULL);
+	if (ram.synced) {
+		st->ram_hash = ram_hash();
+		if (send_msg(MSG_RAM_VERIFY, 0, &st->ram_hash, 8) ||
+		    recv_msg(&m) || m.type != MSG_RAM_VERIFIED ||
+		    m.len != sizeof(rr) || xfer(g.sock, &rr, sizeof(rr), false))
+			return 1;
+		st->ram_changed = rr.changed;
+		st->ram_ok = rr.hash == st->ram_hash;
+		if (!st->ram_ok)
+			fprintf(stderr,
+				"mdv_migrate: guest RAM differs: source hash %016lx, destination %016lx\n",
+				(unsigned long)st->ram_hash,
+				(unsigned long)rr.hash);
+	}
+	/* the verification hook's digests; without one, VERIFY says so */
+	for (i = 0; i < g.ndev; i++) {
+		if (!g.verify) {
+			send_msg(MSG_VERIFY, i, NULL, 0);
+			continue;
+		}
+		/*
+		 * the migration is done: a digest that cannot be read fails
+		 * the verification, not the devices
+		 */
+		ret = g.verify->digest(&g.dev[i], &digest);
+		if (ret) {
+			fail("reading a digest", ret);
+			verify_err = true;
+			send_msg(MSG_VERIFY, i, NULL, 0);
+			continue;
+		}
+		send_msg(MSG_VERIFY, i, &digest, sizeof(digest));
+	}
+	if (recv_msg(&m) || m.type != MSG_VERIFIED ||
+	    xfer(g.sock, &st->digests_ok, sizeof(int), false))
+		return 1;
+	free(buf);
+	if (!st->digests_ok)
+		fprintf(stderr, "mdv_migrate: destination state differs\n");
+	return st->digests_ok && !verify_err &&
+	       (st->ram_ok || !ram.synced) ? 0 : 1;
+}
