@@ -8,20 +8,21 @@
 #   seed 002: N = 1, 2, 4 devices with 250 ms quiesce: serial vs parallel
 set -euo pipefail
 cd "$(dirname "$0")"
+# shellcheck source=../testing/vm/guest-lib.sh
+. /lib/mockdev/guest-lib.sh
 RATE=${MDV_DEMO_RATE:-400mbit}
 STATE_MB=${MDV_DEMO_STATE_MB:-300}
 ALLOC_MS=${MDV_DEMO_ALLOC_MS:-1480}
 QUIESCE_MS=${MDV_DEMO_QUIESCE_MS:-250}
 
-mapfile -t devs < <(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep :)
+mapfile -t devs < <(guest_bound mockdev-vfio-pci)
 if [ ${#devs[@]} -lt 8 ]; then
 	echo "not ok 1 demo: need 8 functions bound, have ${#devs[@]}"
 	exit 1
 fi
 src=("${devs[@]:0:4}") dst=("${devs[@]:4:4}")
 
-param() { devlink dev param set "pci/$1" name "$2" value "$3" cmode runtime; }
-all() { for d in "${devs[@]}"; do param "$d" "$@"; done; }
+all() { for d in "${devs[@]}"; do guest_param_set "$d" "$@"; done; }
 
 ip netns add mdvsrc
 ip netns add mdvdst
@@ -65,14 +66,14 @@ run() {
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 # ----- seed 000: precopy initial data -----
-all state_size_mb 8
-all quiesce_latency_ms 0
-all alloc_latency_ms 0
-all dirty_rate 0
-param "${src[0]}" state_size_mb "$STATE_MB"
-param "${dst[0]}" state_size_mb "$STATE_MB"
-param "${dst[0]}" alloc_latency_ms "$ALLOC_MS"
-param "${src[0]}" dirty_rate 500
+all state_size_mb=8
+all quiesce_latency_ms=0
+all alloc_latency_ms=0
+all dirty_rate=0
+guest_param_set "${src[0]}" state_size_mb="$STATE_MB"
+guest_param_set "${dst[0]}" state_size_mb="$STATE_MB"
+guest_param_set "${dst[0]}" alloc_latency_ms="$ALLOC_MS"
+guest_param_set "${src[0]}" dirty_rate=500
 
 off=$(run 1)
 on=$(run 1 --initial-data)
@@ -90,11 +91,11 @@ echo "# (seed: 1900 ms -> 420 ms, 4.5x. bound = residual bytes / measured link b
 echo "#  + measured stop and resume arcs + destination stalls, i.e. the allocation)"
 
 # ----- seed 002: parallel state transitions -----
-param "${src[0]}" state_size_mb 8
-param "${dst[0]}" state_size_mb 8
-param "${dst[0]}" alloc_latency_ms 0
-param "${src[0]}" dirty_rate 0
-for d in "${src[@]}"; do param "$d" quiesce_latency_ms "$QUIESCE_MS"; done
+guest_param_set "${src[0]}" state_size_mb=8
+guest_param_set "${dst[0]}" state_size_mb=8
+guest_param_set "${dst[0]}" alloc_latency_ms=0
+guest_param_set "${src[0]}" dirty_rate=0
+for d in "${src[@]}"; do guest_param_set "$d" quiesce_latency_ms="$QUIESCE_MS"; done
 declare -A dt
 for n in 1 2 4; do
 	for mode in serial parallel; do

@@ -4,8 +4,10 @@
 # dirtying devices over loopback, stop-and-copy, the abort path, and guest
 # RAM kept in sync through DMA logging while the devices write to it.
 set -u
-cd "$(dirname "$0")"
-mapfile -t devs < <(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep :)
+cd "$(dirname "$0")" || exit 1
+# shellcheck source=../testing/vm/guest-lib.sh
+. /lib/mockdev/guest-lib.sh
+mapfile -t devs < <(guest_bound mockdev-vfio-pci)
 dbg=/sys/kernel/debug/mockdev-vfio-pci
 echo "TAP version 13"
 echo "1..4"
@@ -13,16 +15,12 @@ if [ ${#devs[@]} -lt 4 ]; then
 	for i in 1 2 3 4; do echo "ok $i engine # SKIP need 4 functions bound"; done
 	exit 0
 fi
-param() { devlink dev param set "pci/$1" name "$2" value "$3" cmode runtime; }
 for d in "${devs[@]:0:4}"; do
-	param "$d" state_size_mb 16
-	param "$d" quiesce_latency_ms 0
-	param "$d" alloc_latency_ms 0
-	param "$d" dirty_rate 0
-	param "$d" dma_rate 0
+	guest_param_set "$d" state_size_mb=16 quiesce_latency_ms=0 alloc_latency_ms=0 \
+		dirty_rate=0 dma_rate=0
 done
-param "${devs[0]}" dirty_rate 3000
-param "${devs[1]}" dirty_rate 3000
+guest_param_set "${devs[0]}" dirty_rate=3000
+guest_param_set "${devs[1]}" dirty_rate=3000
 
 port=7800
 mig() {
@@ -49,8 +47,8 @@ fi
 
 # the engine compares whole-state digests after the downtime: a destination
 # that keeps dirtying once it runs would differ, so the sources go idle now
-param "${devs[0]}" dirty_rate 0
-param "${devs[1]}" dirty_rate 0
+guest_param_set "${devs[0]}" dirty_rate=0
+guest_param_set "${devs[1]}" dirty_rate=0
 if out=$(mig "${devs[2]}" "${devs[0]}") && grep -q 'digests=ok' <<<"$out"; then
 	echo "# $out"
 	echo "ok 2 engine: stop-and-copy, serial"
@@ -86,13 +84,13 @@ no_logging_kernel() {
 }
 num() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$2"; }
 name="engine: guest RAM dirty sync through DMA logging"
-param "${devs[0]}" dma_rate 200
-param "${devs[1]}" dma_rate 200
+guest_param_set "${devs[0]}" dma_rate=200
+guest_param_set "${devs[1]}" dma_rate=200
 out=$(mig "${devs[0]},${devs[1]}" "${devs[2]},${devs[3]}" --initial-data --parallel \
 	--ram 16 --min-precopy-ms 4000)
 rc=$?
-param "${devs[0]}" dma_rate 0
-param "${devs[1]}" dma_rate 0
+guest_param_set "${devs[0]}" dma_rate=0
+guest_param_set "${devs[1]}" dma_rate=0
 sed 's/^/# /' <<<"$out"
 result=$(grep '^result:' <<<"$out")
 if [ $rc = 0 ] && grep -q ' ram=ok ' <<<"$result"; then

@@ -11,7 +11,9 @@
 #                                    conformance run
 #   MDV_RUN=conformance|peer|bench|demo   see check.sh
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
+# shellcheck source=guest-lib.sh
+. /lib/mockdev/guest-lib.sh
 echo "# guest kernel $(uname -r), lane ${LANE:-?}"
 
 # Module parameters get the devlink validators' limits: a value devlink
@@ -31,28 +33,20 @@ if ! insmod ./mockdev-vfio-pci.ko; then
 	echo "not ok 1 insmod mockdev-vfio-pci.ko"
 	exit 1
 fi
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
-	bdf=${d##*/}
-	[ -e "$d/driver" ] && echo "$bdf" > "$d/driver/unbind"
-	echo mockdev-vfio-pci > "$d/driver_override"
-	echo "$bdf" > /sys/bus/pci/drivers_probe
-done
-echo "# bound: $(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | tr '\n' ' ')"
+mapfile -t edus < <(guest_edu_functions)
+bind_rc=0
+guest_edu_bind mockdev-vfio-pci "${edus[@]}" 2>/tmp/bind.err || bind_rc=1
+echo "# bound: $(guest_bound mockdev-vfio-pci | tr '\n' ' ')"
 # Tests pick functions by topology (root bus, behind a bridge, with a reset;
 # mdvt.h), so a function left unbound silently shrinks what they cover.
-bind_rc=0 unbound=
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
-	drv=$(readlink "$d/driver" 2>/dev/null)
-	[ "${drv##*/}" = mockdev-vfio-pci ] || unbound+=" ${d##*/}(${drv##*/})"
-	# the topology, for whoever reads the log
-	echo "# edu ${d##*/}: group $(basename "$(readlink "$d/iommu_group")"), parent $(basename "$(dirname "$(readlink -f "$d")")"), reset_method '$(cat "$d/reset_method" 2>/dev/null)'"
-done
-if [ -n "$unbound" ]; then
-	echo "not ok 1 bind every edu function to mockdev-vfio-pci: not bound:$unbound"
-	bind_rc=1
+if [ $bind_rc != 0 ]; then
+	echo "not ok 1 bind every edu function to mockdev-vfio-pci: $(tr '\n' ' ' </tmp/bind.err)"
 fi
+# the topology, for whoever reads the log
+for bdf in "${edus[@]}"; do
+	d=/sys/bus/pci/devices/$bdf
+	echo "# edu $bdf: group $(basename "$(readlink "$d/iommu_group")"), parent $(basename "$(dirname "$(readlink -f "$d")")"), reset_method '$(cat "$d/reset_method" 2>/dev/null)'"
+done
 
 # The upstream mtty sample as a peer for the conformance suite (full lane)
 mtty_up() {
@@ -79,13 +73,10 @@ mtty_down() {
 }
 conformance() {
 	local d pair
-	pair=$(ls /sys/bus/pci/drivers/mockdev-vfio-pci | grep : | head -2)
+	pair=$(guest_bound mockdev-vfio-pci | head -2)
 	# a pair of the same kind: same knobs
 	for d in $pair; do
-		for kv in "state_size_mb 4" "dirty_rate 0" "dma_rate 0" "p2p true" "precopy true"; do
-			set -- $kv
-			devlink dev param set "pci/$d" name "$1" value "$2" cmode runtime
-		done
+		guest_param_set "$d" state_size_mb=4 dirty_rate=0 dma_rate=0 p2p=true precopy=true
 	done
 	# mockdev-vfio-pci must pass everything: its TAP counts
 	./conformance.sh tests/vfio/migration/vfio_mig_conformance_test $pair || rc=1
