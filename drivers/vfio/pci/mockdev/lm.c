@@ -72,7 +72,7 @@ static u64 mdv_rec_unread(struct mdv_migf *migf)
 {
 	if (!migf->in_rec)
 		return 0;
-	return MDV_HDR_SIZE - migf->hdr_off + migf->rec.size - migf->rec.off;
+	return MDV_REC_BYTES(migf->rec.size) - migf->hdr_off - migf->rec.off;
 }
 
 static int mdv_migf_release(struct inode *inode, struct file *filp)

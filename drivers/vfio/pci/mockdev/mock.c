@@ -45,10 +45,7 @@
 #define MOCK_DIRTY_NOW_MAX	BIT(24)
 #define MOCK_DMA_WRITE_MAX	SZ_64M
 
-#define REC_HDR		sizeof(struct mdv_rec_hdr)
-#define HEADER_BYTES	(REC_HDR + sizeof(struct mdv_rec_header))
-#define META_BYTES	(REC_HDR + sizeof(struct mdv_rec_meta))
-#define END_BYTES	(REC_HDR + sizeof(struct mdv_rec_end))
+/* payload prefixes; record sizes come from mdv_stream.h's MDV_*_BYTES */
 #define IMAGE_PREFIX	sizeof(struct mdv_rec_image)
 #define DIRTY_PREFIX	sizeof(struct mdv_rec_dirty)
 
@@ -620,24 +617,26 @@ static int mock_unfreeze(struct mdv_device *mdv)
 
 /* ----- saving ----- */
 
+/* IMAGE records for @npages pages: all full but the last */
 static u64 mock_image_bytes(u64 npages)
 {
-	return DIV_ROUND_UP_ULL(npages, MDV_IMAGE_PAGES) *
-	       (REC_HDR + IMAGE_PREFIX) + npages * PAGE_SIZE;
+	return DIV_ROUND_UP_ULL(npages, MDV_IMAGE_PAGES) * MDV_IMAGE_BYTES(0, 0) +
+	       npages * PAGE_SIZE;
 }
 
+/* DIRTY records for @npages pages: all full but the last */
 static u64 mock_dirty_bytes(u64 npages)
 {
-	return DIV_ROUND_UP_ULL(npages, MDV_DIRTY_PAGES) *
-	       (REC_HDR + DIRTY_PREFIX) + npages * (sizeof(u64) + PAGE_SIZE);
+	return DIV_ROUND_UP_ULL(npages, MDV_DIRTY_PAGES) * MDV_DIRTY_BYTES(0, 0) +
+	       npages * (sizeof(__le64) + PAGE_SIZE);
 }
 
 static u64 mock_stream_size(struct mdv_device *mdv)
 {
 	struct mock_dev *m = to_mock(mdv);
 
-	return HEADER_BYTES + META_BYTES + mock_image_bytes(m->npages) +
-	       END_BYTES;
+	return MDV_HEADER_BYTES + MDV_META_BYTES + mock_image_bytes(m->npages) +
+	       MDV_END_BYTES;
 }
 
 static int mock_save_start(struct mdv_device *mdv, bool precopy)
@@ -713,15 +712,15 @@ static int mock_peek_locked(struct mock_dev *m, struct mdv_rec *rec)
 		rec->size = sizeof(struct mdv_rec_meta);
 	} else if (m->save.cursor < m->npages) {
 		rec->tag = MDV_TAG_IMAGE;
-		rec->size = IMAGE_PREFIX + min_t(u64, MDV_IMAGE_PAGES,
-					       m->npages - m->save.cursor) *
-					PAGE_SIZE;
+		rec->size = MDV_IMAGE_BYTES(min_t(u64, MDV_IMAGE_PAGES,
+						  m->npages - m->save.cursor),
+					    PAGE_SIZE) - MDV_REC_BYTES(0);
 	} else if (m->save.ndirty) {
 		rec->tag = MDV_TAG_DIRTY;
 		rec->class = MDV_CLASS_DIRTY;
-		rec->size = DIRTY_PREFIX +
-			    min_t(u64, MDV_DIRTY_PAGES, m->save.ndirty) *
-			    (sizeof(u64) + PAGE_SIZE);
+		rec->size = MDV_DIRTY_BYTES(min_t(u64, MDV_DIRTY_PAGES,
+						  m->save.ndirty),
+					    PAGE_SIZE) - MDV_REC_BYTES(0);
 	} else if (m->running) {
 		return -ENOMSG;
 	} else if (!m->save.end_sent) {
@@ -741,13 +740,13 @@ static void mock_save_pending(struct mdv_device *mdv, struct mdv_pending *p)
 	u64 wait_ns;
 
 	mutex_lock(&m->lock);
-	p->initial = (m->save.hdr_sent ? 0 : HEADER_BYTES) +
-		     (m->save.meta_sent ? 0 : META_BYTES) +
+	p->initial = (m->save.hdr_sent ? 0 : MDV_HEADER_BYTES) +
+		     (m->save.meta_sent ? 0 : MDV_META_BYTES) +
 		     mock_image_bytes(m->npages - m->save.cursor);
 	p->dirty = mock_dirty_bytes(m->save.ndirty);
-	p->final = m->save.end_sent ? 0 : END_BYTES;
+	p->final = m->save.end_sent ? 0 : MDV_END_BYTES;
 	p->ready = !mock_peek_locked(m, &rec) &&
-		   mock_produced_locked(m, REC_HDR + rec.size, &wait_ns);
+		   mock_produced_locked(m, MDV_REC_BYTES(rec.size), &wait_ns);
 	mutex_unlock(&m->lock);
 }
 
@@ -780,13 +779,13 @@ static int mock_save_next(struct mdv_device *mdv, struct mdv_rec *rec)
 	ret = mock_peek_locked(m, rec);
 	if (ret)
 		goto out;
-	if (!mock_produced_locked(m, REC_HDR + rec->size, &wait_ns)) {
+	if (!mock_produced_locked(m, MDV_REC_BYTES(rec->size), &wait_ns)) {
 		mod_delayed_work(system_wq, &m->save_wake,
 				 nsecs_to_jiffies(wait_ns) + 1);
 		ret = -EAGAIN;
 		goto out;
 	}
-	m->save.taken += REC_HDR + rec->size;
+	m->save.taken += MDV_REC_BYTES(rec->size);
 	switch (rec->tag) {
 	case MDV_TAG_HEADER:
 		m->save.hdr_sent = true;
@@ -1062,7 +1061,8 @@ static ssize_t mock_load_image(struct mock_dev *m, struct mdv_rec *rec,
 		if (m->load.first != m->load.next_page ||
 		    m->load.n != min_t(u64, MDV_IMAGE_PAGES,
 				       m->npages - m->load.next_page) ||
-		    rec->size != IMAGE_PREFIX + (u64)m->load.n * PAGE_SIZE)
+		    MDV_REC_BYTES(rec->size) !=
+		    MDV_IMAGE_BYTES((u64)m->load.n, PAGE_SIZE))
 			return -EINVAL;
 		return n;
 	}
@@ -1083,8 +1083,8 @@ static ssize_t mock_load_dirty(struct mock_dev *m, struct mdv_rec *rec,
 			return n;
 		m->load.n = le32_to_cpu(d->npages);
 		if (!m->load.n || m->load.n > MDV_DIRTY_PAGES || d->reserved ||
-		    rec->size != DIRTY_PREFIX +
-				 (u64)m->load.n * (sizeof(u64) + PAGE_SIZE))
+		    MDV_REC_BYTES(rec->size) !=
+		    MDV_DIRTY_BYTES((u64)m->load.n, PAGE_SIZE))
 			return -EINVAL;
 		return n;
 	}
