@@ -144,4 +144,7 @@ struct mdv_backend_ops {
 
 extern const struct mdv_backend_ops mdv_mock_ops;
 
+/* Services of the uAPI side to a backend (lm.c) */
+void mdv_data_ready(struct mdv_device *mdv);
+
 #endif /* MDV_BACKEND_H */

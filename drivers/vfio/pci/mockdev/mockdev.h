@@ -180,15 +180,6 @@ void mdv_remove_dev(struct mdv_device *mdv);
 int mdv_params_lock(struct mdv_device *mdv);
 void mdv_update_features(struct mdv_device *mdv);
 
-/* lm.c */
-struct file *mdv_set_state(struct vfio_device *vdev,
-			   enum vfio_device_mig_state new_state);
-int mdv_get_state(struct vfio_device *vdev,
-		  enum vfio_device_mig_state *state);
-int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len);
-void mdv_disable_files(struct mdv_device *mdv);
-void mdv_data_ready(struct mdv_device *mdv);
-
 /* dirty.c */
 void mdv_dirty_init(struct mdv_device *mdv);
 void mdv_dirty_uninit(struct mdv_device *mdv);
