@@ -92,23 +92,6 @@ static int mdv_stats_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_stats);
 
-/* fail_errno: a positive errno, so a failure never reads as a byte count */
-static int mdv_fail_errno_get(void *data, u64 *val)
-{
-	*val = READ_ONCE(*(u32 *)data);
-	return 0;
-}
-
-static int mdv_fail_errno_set(void *data, u64 val)
-{
-	if (val < 1 || val > MAX_ERRNO)
-		return -EINVAL;
-	WRITE_ONCE(*(u32 *)data, val);
-	return 0;
-}
-DEFINE_DEBUGFS_ATTRIBUTE(mdv_fail_errno_fops, mdv_fail_errno_get,
-			 mdv_fail_errno_set, "%llu\n");
-
 /**
  * mdv_debugfs_add - create the device's debugfs directory and files
  * @mdv: device, fully initialised
@@ -123,22 +106,7 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	debugfs_create_file("digest", 0444, dir, mdv, &mdv_digest_fops);
 	debugfs_create_file("params", 0444, dir, mdv, &mdv_params_fops);
 	debugfs_create_file("stats", 0444, dir, mdv, &mdv_stats_fops);
-	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
-	debugfs_create_u32("fail_arc_from", 0600, dir,
-			   &mdv->faults.fail_arc_from);
-	debugfs_create_u32("fail_arc_to", 0600, dir, &mdv->faults.fail_arc_to);
-	debugfs_create_atomic_t("fail_alloc", 0600, dir,
-				&mdv->faults.fail_alloc);
-	debugfs_create_atomic_t("fail_log_start", 0600, dir,
-				&mdv->faults.fail_log_start);
-	debugfs_create_atomic_t("fail_log_report", 0600, dir,
-				&mdv->faults.fail_log_report);
-	debugfs_create_atomic_t("fail_read", 0600, dir,
-				&mdv->faults.fail_read);
-	debugfs_create_atomic_t("fail_write", 0600, dir,
-				&mdv->faults.fail_write);
-	debugfs_create_file_unsafe("fail_errno", 0600, dir,
-				   &mdv->faults.fail_errno, &mdv_fail_errno_fops);
+	mdv_faults_debugfs(&mdv->faults, dir);
 	mdv_mock_debugfs(mdv, debugfs_create_dir("mock", dir));
 }
 

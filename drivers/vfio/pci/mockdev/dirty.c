@@ -256,7 +256,7 @@ static int mdv_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 	/* the core aligns ranges to it with IS_ALIGNED(): a power of two */
 	if (!is_power_of_2(*page_size))
 		return -EINVAL;
-	if (atomic_dec_if_positive(&mdv->faults.fail_log_start) >= 0)
+	if (mdv_fault_log_start(&mdv->faults))
 		return -EIO;
 
 	mutex_lock(&d->lock);
@@ -401,7 +401,7 @@ static int mdv_log_report(struct vfio_device *vdev, unsigned long iova,
 		ret = -EINVAL;
 		goto unlock;
 	}
-	if (atomic_dec_if_positive(&mdv->faults.fail_log_report) >= 0) {
+	if (mdv_fault_log_report(&mdv->faults)) {
 		ret = -EIO;	/* nothing was cleared: a retry reports it all */
 		goto unlock;
 	}

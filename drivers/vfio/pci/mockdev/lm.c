@@ -120,14 +120,6 @@ void mdv_data_ready(struct mdv_device *mdv)
 	spin_unlock(&mdv->reset_lock);
 }
 
-static bool mdv_fail_data(struct mdv_device *mdv, atomic_t *counter, int *err)
-{
-	if (atomic_dec_if_positive(counter) < 0)
-		return false;
-	*err = -(int)(READ_ONCE(mdv->faults.fail_errno) ?: EIO);
-	return true;
-}
-
 /* ----- saving ----- */
 
 static int mdv_save_next(struct mdv_migf *migf)
@@ -213,7 +205,7 @@ static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
 	mutex_lock(&migf->lock);
 	/* An injected failure consumes nothing: the user can retry. */
 	if (!mdv_migf_dead(migf) &&
-	    mdv_fail_data(migf->mdv, &migf->mdv->faults.fail_read, &err)) {
+	    mdv_fault_data(&migf->mdv->faults, true, &err)) {
 		ret = err;
 		goto out;
 	}
@@ -389,7 +381,7 @@ static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
 		ret = migf->error;
 		goto out;
 	}
-	if (mdv_fail_data(mdv, &mdv->faults.fail_write, &ret))
+	if (mdv_fault_data(&mdv->faults, false, &ret))
 		goto out;
 
 	while (iov_iter_count(&from)) {
@@ -470,7 +462,7 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 	struct mdv_migf *migf;
 	struct file *filp;
 
-	if (atomic_dec_if_positive(&mdv->faults.fail_alloc) >= 0)
+	if (mdv_fault_alloc(&mdv->faults))
 		return ERR_PTR(-ENOMEM);
 	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
 	if (!migf)
@@ -630,18 +622,6 @@ static struct file *mdv_stop_precopy(struct mdv_device *mdv, struct file *res)
 	return res;
 }
 
-/* The fail_arc switch, optionally limited to one arc */
-static bool mdv_fail_arc(struct mdv_device *mdv, enum vfio_device_mig_state cur,
-			 enum vfio_device_mig_state next)
-{
-	u32 from = READ_ONCE(mdv->faults.fail_arc_from);
-	u32 to = READ_ONCE(mdv->faults.fail_arc_to);
-
-	if ((from != U32_MAX && from != cur) || (to != U32_MAX && to != next))
-		return false;
-	return atomic_dec_if_positive(&mdv->faults.fail_arc) >= 0;
-}
-
 /**
  * mdv_step_device_state_locked - carry out one arc of the FSM
  * @mdv: device, state_mutex held
@@ -661,7 +641,7 @@ struct file *mdv_step_device_state_locked(struct mdv_device *mdv,
 	int ret;
 
 	lockdep_assert_held(&mdv->state_mutex);
-	if (mdv_fail_arc(mdv, cur, next))
+	if (mdv_fault_arc(&mdv->faults, cur, next))
 		return mdv_fail(mdv, -EIO);
 
 	/* Device-only arcs: no data session starts or ends. */

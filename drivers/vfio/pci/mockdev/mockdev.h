@@ -15,6 +15,7 @@
 #include <mockdev/mdv_stream.h>
 
 #include "backend.h"
+#include "faults.h"
 
 #define MDV_DRV_NAME	"mockdev-vfio-pci"
 
@@ -56,19 +57,6 @@ static inline bool mdv_page_sizes_ok(u32 mask)
 extern struct mdv_params mdv_default_params;
 extern bool mdv_dma_logging;
 int mdv_params_check(const struct mdv_params *p);
-
-/* Fault injection switches (debugfs), netdevsim style */
-struct mdv_faults {
-	atomic_t fail_arc;	/* fail the next N arcs (device -> ERROR) */
-	u32 fail_arc_from;	/* ... only arcs from this state (~0: any) */
-	u32 fail_arc_to;	/* ... only arcs to this state (~0: any) */
-	atomic_t fail_read;	/* fail the next N data reads ... */
-	atomic_t fail_write;	/* ... and writes, consuming nothing */
-	u32 fail_errno;		/* errno for fail_read/fail_write (default EIO) */
-	atomic_t fail_alloc;	/* fail the next N session allocations */
-	atomic_t fail_log_start;	/* fail the next N DMA logging starts */
-	atomic_t fail_log_report;	/* ... and reports, with -EIO */
-};
 
 struct mdv_migf;
 
@@ -129,7 +117,8 @@ struct mdv_dirty {
  * @saving: open saving session, if any (holds a file reference)
  * @resuming: open resuming session, if any
  * @params: knobs
- * @faults: fault injection switches
+ * @faults: fault injection switches (empty without
+ *	CONFIG_MOCKDEV_VFIO_PCI_FAULTS)
  * @dirty: DMA logging
  * @stats: counters for debugfs
  * @devlink: devlink instance carrying the knobs

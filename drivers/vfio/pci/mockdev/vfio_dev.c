@@ -254,9 +254,7 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	mdv->params = mdv_default_params;
 	if (!mdv->params.seed)
 		mdv->params.seed = pci_dev_id(to_pci_dev(vdev->dev)) + 1;
-	mdv->faults.fail_errno = EIO;
-	mdv->faults.fail_arc_from = U32_MAX;
-	mdv->faults.fail_arc_to = U32_MAX;
+	mdv_faults_init(&mdv->faults);
 	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
 
 	ret = vfio_pci_core_init_dev(vdev);
