@@ -23,6 +23,7 @@
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
+#include <mockdev/mdv_stream.h>
 
 #include "mockdev.h"
 #include "lm.h"

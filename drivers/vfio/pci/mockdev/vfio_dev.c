@@ -12,6 +12,7 @@
 #include <linux/vfio_pci_core.h>
 
 #include "mockdev.h"
+#include "dirty.h"
 #include "lm.h"
 #include "trace.h"
 
@@ -148,9 +149,9 @@ void mdv_update_features(struct mdv_device *mdv)
 {
 	unsigned int flags = VFIO_MIGRATION_STOP_COPY;
 
-	if (mdv->params.p2p)
+	if (mdv->features.p2p)
 		flags |= VFIO_MIGRATION_P2P;
-	if (mdv->params.precopy)
+	if (mdv->features.precopy)
 		flags |= VFIO_MIGRATION_PRE_COPY;
 	mdv->core.vdev.migration_flags = flags;
 }
@@ -250,17 +251,14 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	mutex_init(&mdv->state_mutex);
 	spin_lock_init(&mdv->reset_lock);
 	INIT_WORK(&mdv->reset_work, mdv_reset_work);
-	mdv->ops = &mdv_mock_ops;
-	mdv->params = mdv_default_params;
-	if (!mdv->params.seed)
-		mdv->params.seed = pci_dev_id(to_pci_dev(vdev->dev)) + 1;
+	mdv->ops = &mdv_backend;
+	mdv->features = mdv_default_features;
 	mdv_faults_init(&mdv->faults);
 	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
 
 	ret = vfio_pci_core_init_dev(vdev);
 	if (ret)
 		goto err_mutex;
-	mdv_dirty_init(mdv);
 	ret = mdv->ops->init(mdv);
 	if (ret)
 		goto err_core;
@@ -270,7 +268,6 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	return 0;
 
 err_core:
-	mdv_dirty_uninit(mdv);
 	vfio_pci_core_release_dev(vdev);
 err_mutex:
 	mutex_destroy(&mdv->state_mutex);
@@ -282,7 +279,6 @@ static void mdv_release_dev(struct vfio_device *vdev)
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
 	mdv->ops->release(mdv);
-	mdv_dirty_uninit(mdv);
 	mutex_destroy(&mdv->state_mutex);
 	vfio_pci_core_release_dev(vdev);
 }
