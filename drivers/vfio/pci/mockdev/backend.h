@@ -120,37 +120,33 @@ struct mdv_log_window {
  * take its own locks and touch the BARs (under memory_lock for reading,
  * as vfio-pci's own accessors do).
  *
- * ============== ==================== ========================= ==========
- * op             called from          locks held                may sleep
- *                                                               on
- * ============== ==================== ========================= ==========
- * mod_init       module init          none                      anything
- * init, release  vfio init / release  none                      memory
- * remove         pci remove           none (device closed)      its works
- * devlink_*      probe / remove       devlink instance lock     state_mutex
- * debugfs        probe                none                      memory
- * reset          open, close, reset   state_mutex               device
- * quiesce ..     FSM arcs             state_mutex               device
- * unfreeze
- * stream_size    MIG_DATA_SIZE        state_mutex               own lock
- * save_start,    FSM arcs             state_mutex (+ file lock  device,
- * save_stop,                          for the stops)            memory
- * load_start,
- * load_finish,
+ * ==================== ==================== ================ ==============
+ * op                   context              locks held       may sleep on
+ * ==================== ==================== ================ ==============
+ * mod_init             module load          none             anything
+ * init, release        probe, last put      none             memory
+ * remove               PCI remove           none             its works
+ * devlink_[un]register probe, remove        devlink instance memory
+ * debugfs              probe                none             memory
+ * reset                open, close, reset   state_mutex      the device
+ * quiesce .. unfreeze  FSM arcs             state_mutex      the device
+ * stream_size          MIG_DATA_SIZE        state_mutex      own lock
+ * save_start,          FSM arcs             state_mutex      the device,
+ * load_start                                                 memory
+ * save_stop,           FSM arcs, reset      state_mutex and  the device,
+ * load_finish,                              data file lock   its works
  * load_stop
- * save_next,     read(), write(),     the data file's lock      own lock,
- * save_copy,     poll(), ioctl on     only                      user
- * save_pending,  the data FD                                    faults
- * load_begin,
- * load_copy,
- * load_end
- * log_caps,      DMA logging          none                      own lock,
- * log_start,     features, reset                                memory
- * log_stop,
- * log_reset
- * log_report     DMA logging REPORT   none; called again after  own lock
- *                                     each batch
- * ============== ==================== ========================= ==========
+ * save_next, save_copy read(), poll(),      data file lock   own lock,
+ * save_pending,        PRECOPY_INFO,        only             user faults
+ * load_begin,          write()
+ * load_copy, load_end
+ * log_caps, log_start  DMA_LOGGING_START    none             own lock,
+ *                                                            memory
+ * log_stop, log_reset  DMA_LOGGING_STOP,    none, or         own lock
+ *                      open, close, reset   state_mutex
+ * log_report           DMA_LOGGING_REPORT   none (between    own lock
+ *                                           batches too)
+ * ==================== ==================== ================ ==============
  *
  * Data ops run with only the data file's lock held because they copy to
  * or from userspace and may fault: they can race with control ops and with

@@ -21,6 +21,8 @@
 
 #include "mockdev.h"
 
+struct seq_file;
+
 #define MOCK_TICK_MS		10
 #define MOCK_MAX_PER_TICK	4096
 

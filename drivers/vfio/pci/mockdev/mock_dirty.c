@@ -80,7 +80,7 @@ static void mock_track_free_locked(struct mock_tracker *t)
 
 static void mock_track_stop(struct mock_tracker *t)
 {
-	mutex_lock(&t->lock);
+	mutex_lock(&t->lock); /* writes and reports wait */
 	mock_track_free_locked(t);
 	mutex_unlock(&t->lock);
 }
