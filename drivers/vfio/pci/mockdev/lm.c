@@ -535,6 +535,7 @@ static int mdv_put_resuming(struct mdv_device *mdv, bool finish)
  */
 void mdv_disable_files_locked(struct mdv_device *mdv)
 {
+	lockdep_assert_held(&mdv->state_mutex);
 	mdv_put_saving(mdv);
 	mdv_put_resuming(mdv, false);
 }

@@ -239,6 +239,7 @@ int mock_configure(struct mock_dev *m)
 	bool was_running = m->running;
 	u64 old_n = 0;
 
+	lockdep_assert_held(&m->mdv->state_mutex);
 	if (npages != m->npages) {
 		pages = mock_pages_alloc(npages);
 		if (!pages)
