@@ -42,7 +42,7 @@
 #define MDV_STREAM_MAGIC	0x4d444d56	/* "VMDM" in memory */
 #define MDV_STREAM_VERSION	1
 
-#define MDV_REC_F_OPTIONAL	(1U << 0)
+#define MDV_REC_F_OPTIONAL	0x1U	/* bit 0 */
 
 enum mdv_rec_tag {
 	MDV_TAG_HEADER	= 1,

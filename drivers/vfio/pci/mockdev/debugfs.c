@@ -1,23 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * debugfs: /sys/kernel/debug/mockdev-vfio-pci/<pci address>/
- *   state       current migration state (name)
- *   digest      xxh64 of the whole device state, hex
- *   params      the knobs, one "name value" a line
- *   stats       counters: arcs, failures, bytes saved/loaded, reports
- *   fail_arc    fail the next N FSM arcs; the device goes to ERROR
- *   fail_arc_from, fail_arc_to   ... only this arc (state numbers; ~0 any)
- *   fail_alloc  fail the next N data session allocations (-ENOMEM)
- *   fail_log_start, fail_log_report   fail DMA logging (-EIO)
- *   fail_read   fail the next N saving-FD reads with fail_errno
- *   fail_write  fail the next N resuming-FD writes with fail_errno
- *   fail_errno  errno (1..4095) for fail_read / fail_write (default 5, EIO)
- *   mock/       the device model: npages, dirtied, running, dirty_now
- * Read and write them as root; see Documentation/mockdev-vfio-pci.rst.
+ * debugfs: /sys/kernel/debug/mockdev-vfio-pci/<pci address>/ holds the
+ * uAPI side's files (state, stats), the fail_* switches of faults.c and
+ * whatever the backend adds (its debugfs op). The files and their formats
+ * are documented in Documentation/mockdev-vfio-pci.rst.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
-#include <linux/string_choices.h>
 
 #include "mockdev.h"
 
@@ -48,36 +37,6 @@ static int mdv_state_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_state);
 
-static int mdv_digest_show(struct seq_file *s, void *unused)
-{
-	seq_printf(s, "%016llx\n", mdv_mock_digest(s->private));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(mdv_digest);
-
-/* The knobs as devlink shows them, one "name value" a line */
-static int mdv_params_show(struct seq_file *s, void *unused)
-{
-	struct mdv_device *mdv = s->private;
-	struct mdv_params p;
-
-	mdv_state_lock(mdv);
-	p = mdv->params;
-	mdv_state_unlock(mdv);
-	seq_printf(s, "state_size_mb %u\ndirty_rate %u\nalloc_latency_ms %u\n",
-		   p.state_size_mb, p.dirty_rate, p.alloc_latency_ms);
-	seq_printf(s, "quiesce_latency_ms %u\nresume_latency_ms %u\nseed %u\n",
-		   p.quiesce_latency_ms, p.resume_latency_ms, p.seed);
-	seq_printf(s, "p2p %s\nprecopy %s\n", str_true_false(p.p2p),
-		   str_true_false(p.precopy));
-	seq_printf(s, "log_max_ranges %u\nlog_max_span_gb %u\n",
-		   p.log_max_ranges, p.log_max_span_gb);
-	seq_printf(s, "log_page_sizes %u\ndma_rate %u\nsave_rate_mb %u\n",
-		   p.log_page_sizes, p.dma_rate, p.save_rate_mb);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(mdv_params);
-
 static int mdv_stats_show(struct seq_file *s, void *unused)
 {
 	struct mdv_device *mdv = s->private;
@@ -92,23 +51,6 @@ static int mdv_stats_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(mdv_stats);
 
-/* fail_errno: a positive errno, so a failure never reads as a byte count */
-static int mdv_fail_errno_get(void *data, u64 *val)
-{
-	*val = READ_ONCE(*(u32 *)data);
-	return 0;
-}
-
-static int mdv_fail_errno_set(void *data, u64 val)
-{
-	if (val < 1 || val > MAX_ERRNO)
-		return -EINVAL;
-	WRITE_ONCE(*(u32 *)data, val);
-	return 0;
-}
-DEFINE_DEBUGFS_ATTRIBUTE(mdv_fail_errno_fops, mdv_fail_errno_get,
-			 mdv_fail_errno_set, "%llu\n");
-
 /**
  * mdv_debugfs_add - create the device's debugfs directory and files
  * @mdv: device, fully initialised
@@ -120,26 +62,9 @@ void mdv_debugfs_add(struct mdv_device *mdv)
 	dir = debugfs_create_dir(pci_name(mdv->core.pdev), mdv_dbg_root);
 	mdv->dbg = dir;
 	debugfs_create_file("state", 0444, dir, mdv, &mdv_state_fops);
-	debugfs_create_file("digest", 0444, dir, mdv, &mdv_digest_fops);
-	debugfs_create_file("params", 0444, dir, mdv, &mdv_params_fops);
 	debugfs_create_file("stats", 0444, dir, mdv, &mdv_stats_fops);
-	debugfs_create_atomic_t("fail_arc", 0600, dir, &mdv->faults.fail_arc);
-	debugfs_create_u32("fail_arc_from", 0600, dir,
-			   &mdv->faults.fail_arc_from);
-	debugfs_create_u32("fail_arc_to", 0600, dir, &mdv->faults.fail_arc_to);
-	debugfs_create_atomic_t("fail_alloc", 0600, dir,
-				&mdv->faults.fail_alloc);
-	debugfs_create_atomic_t("fail_log_start", 0600, dir,
-				&mdv->faults.fail_log_start);
-	debugfs_create_atomic_t("fail_log_report", 0600, dir,
-				&mdv->faults.fail_log_report);
-	debugfs_create_atomic_t("fail_read", 0600, dir,
-				&mdv->faults.fail_read);
-	debugfs_create_atomic_t("fail_write", 0600, dir,
-				&mdv->faults.fail_write);
-	debugfs_create_file_unsafe("fail_errno", 0600, dir,
-				   &mdv->faults.fail_errno, &mdv_fail_errno_fops);
-	mdv_mock_debugfs(mdv, debugfs_create_dir("mock", dir));
+	mdv_faults_debugfs(&mdv->faults, dir);
+	mdv->ops->debugfs(mdv, dir);
 }
 
 /**

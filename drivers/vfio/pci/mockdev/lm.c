@@ -5,6 +5,8 @@
  * model; device work goes through mdv->ops (backend.h).
  *
  * Locking: mdv->state_mutex -> migf->lock -> backend's own lock.
+ * vfio_dev.c takes and releases state_mutex; the *_locked functions here
+ * run under it and never take it themselves.
  * read()/write() take only migf->lock, so a user copy that faults (and takes
  * mmap_lock, and possibly vfio-pci's memory_lock) never holds state_mutex.
  * PCI reset_done takes neither (vfio_dev.c), which breaks the
@@ -21,8 +23,10 @@
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
+#include <mockdev/mdv_stream.h>
 
 #include "mockdev.h"
+#include "lm.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -72,7 +76,7 @@ static u64 mdv_rec_unread(struct mdv_migf *migf)
 {
 	if (!migf->in_rec)
 		return 0;
-	return MDV_HDR_SIZE - migf->hdr_off + migf->rec.size - migf->rec.off;
+	return MDV_REC_BYTES(migf->rec.size) - migf->hdr_off - migf->rec.off;
 }
 
 static int mdv_migf_release(struct inode *inode, struct file *filp)
@@ -115,14 +119,6 @@ void mdv_data_ready(struct mdv_device *mdv)
 	if (mdv->saving)
 		mdv_migf_wake(mdv->saving);
 	spin_unlock(&mdv->reset_lock);
-}
-
-static bool mdv_fail_data(struct mdv_device *mdv, atomic_t *counter, int *err)
-{
-	if (atomic_dec_if_positive(counter) < 0)
-		return false;
-	*err = -(int)(READ_ONCE(mdv->faults.fail_errno) ?: EIO);
-	return true;
 }
 
 /* ----- saving ----- */
@@ -210,7 +206,7 @@ static ssize_t mdv_save_read(struct file *filp, char __user *buf, size_t len,
 	mutex_lock(&migf->lock);
 	/* An injected failure consumes nothing: the user can retry. */
 	if (!mdv_migf_dead(migf) &&
-	    mdv_fail_data(migf->mdv, &migf->mdv->faults.fail_read, &err)) {
+	    mdv_fault_data(&migf->mdv->faults, true, &err)) {
 		ret = err;
 		goto out;
 	}
@@ -386,7 +382,7 @@ static ssize_t mdv_resume_write(struct file *filp, const char __user *buf,
 		ret = migf->error;
 		goto out;
 	}
-	if (mdv_fail_data(mdv, &mdv->faults.fail_write, &ret))
+	if (mdv_fault_data(&mdv->faults, false, &ret))
 		goto out;
 
 	while (iov_iter_count(&from)) {
@@ -467,7 +463,7 @@ static struct mdv_migf *mdv_migf_create(struct mdv_device *mdv, bool saving)
 	struct mdv_migf *migf;
 	struct file *filp;
 
-	if (atomic_dec_if_positive(&mdv->faults.fail_alloc) >= 0)
+	if (mdv_fault_alloc(&mdv->faults))
 		return ERR_PTR(-ENOMEM);
 	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
 	if (!migf)
@@ -531,14 +527,15 @@ static int mdv_put_resuming(struct mdv_device *mdv, bool finish)
 }
 
 /**
- * mdv_disable_files - end every data session of @mdv
+ * mdv_disable_files_locked - end every data session of @mdv
  * @mdv: device, state_mutex held
  *
  * Used on reset, close and ERROR: open FDs stay valid file objects but every
  * later read, write or ioctl on them fails with -ENODEV.
  */
-void mdv_disable_files(struct mdv_device *mdv)
+void mdv_disable_files_locked(struct mdv_device *mdv)
 {
+	lockdep_assert_held(&mdv->state_mutex);
 	mdv_put_saving(mdv);
 	mdv_put_resuming(mdv, false);
 }
@@ -598,7 +595,7 @@ static bool mdv_arc(enum vfio_device_mig_state cur,
  */
 static struct file *mdv_fail(struct mdv_device *mdv, int err)
 {
-	mdv_disable_files(mdv);
+	mdv_disable_files_locked(mdv);
 	mdv->mig_state = VFIO_DEVICE_STATE_ERROR;
 	return ERR_PTR(err);
 }
@@ -627,31 +624,26 @@ static struct file *mdv_stop_precopy(struct mdv_device *mdv, struct file *res)
 	return res;
 }
 
-/* The fail_arc switch, optionally limited to one arc */
-static bool mdv_fail_arc(struct mdv_device *mdv, enum vfio_device_mig_state cur,
-			 enum vfio_device_mig_state next)
-{
-	u32 from = READ_ONCE(mdv->faults.fail_arc_from);
-	u32 to = READ_ONCE(mdv->faults.fail_arc_to);
-
-	if ((from != U32_MAX && from != cur) || (to != U32_MAX && to != next))
-		return false;
-	return atomic_dec_if_positive(&mdv->faults.fail_arc) >= 0;
-}
-
-/*
- * One arc of the FSM, as vfio_mig_get_next_state() hands them out. Arcs
- * the core never produces for the device's feature set are not listed.
+/**
+ * mdv_step_device_state_locked - carry out one arc of the FSM
+ * @mdv: device, state_mutex held
+ * @next: the state vfio_mig_get_next_state() chose after mdv->mig_state
+ *
+ * Arcs the core never produces for the device's feature set are not
+ * listed. On failure of a device command the device is left in ERROR; the
+ * caller sets mig_state to @next on success.
+ *
+ * Return: the new data FD's file, NULL, or an ERR_PTR.
  */
-static struct file *mdv_step(struct mdv_device *mdv,
-			     enum vfio_device_mig_state next)
+struct file *mdv_step_device_state_locked(struct mdv_device *mdv,
+					  enum vfio_device_mig_state next)
 {
 	const struct mdv_backend_ops *ops = mdv->ops;
 	enum vfio_device_mig_state cur = mdv->mig_state;
-	struct file *res;
 	int ret;
 
-	if (mdv_fail_arc(mdv, cur, next))
+	lockdep_assert_held(&mdv->state_mutex);
+	if (mdv_fault_arc(&mdv->faults, cur, next))
 		return mdv_fail(mdv, -EIO);
 
 	/* Device-only arcs: no data session starts or ends. */
@@ -716,113 +708,31 @@ static struct file *mdv_step(struct mdv_device *mdv,
 		return ret ? mdv_fail(mdv, ret) : NULL;
 	}
 
-	res = ERR_PTR(-EINVAL);
 	WARN_ONCE(1, "mockdev: no arc %d -> %d\n", cur, next);
-	return res;
+	return ERR_PTR(-EINVAL);
 }
 
 /**
- * mdv_set_state - migration_set_state: step the FSM to @new_state
- * @vdev: vfio device
- * @new_state: requested state
+ * mdv_data_size_locked - what MIG_DATA_SIZE reports
+ * @mdv: device, state_mutex held
  *
- * Steps through vfio_mig_get_next_state() one arc at a time. A rejected
- * request leaves the state unchanged; a failed device step leaves ERROR.
+ * Within a saving session that is what is left of it, exactly (including
+ * the unread part of the current record); otherwise a whole new stream.
  *
- * Return: the new data FD's file, NULL, or an ERR_PTR.
+ * Return: bytes a STOP_COPY from now would produce.
  */
-struct file *mdv_set_state(struct vfio_device *vdev,
-			   enum vfio_device_mig_state new_state)
+u64 mdv_data_size_locked(struct mdv_device *mdv)
 {
-	struct mdv_device *mdv = mdv_from_vdev(vdev);
-	enum vfio_device_mig_state cur, next;
-	struct file *res = NULL;
-	u64 t0;
-	int ret;
-
-	/* Only the device enters ERROR; the user cannot ask for it. */
-	if (new_state == VFIO_DEVICE_STATE_ERROR)
-		return ERR_PTR(-EINVAL);
-
-	mdv_state_lock(mdv);
-	while (mdv->mig_state != new_state) {
-		/* vfio_mig_get_next_state() WARNs on ERROR: only reset leaves. */
-		if (mdv->mig_state == VFIO_DEVICE_STATE_ERROR) {
-			res = ERR_PTR(-EINVAL);
-			break;
-		}
-		ret = vfio_mig_get_next_state(vdev, mdv->mig_state, new_state,
-					      &next);
-		if (ret) {
-			res = ERR_PTR(ret);
-			break;
-		}
-		t0 = ktime_get_ns();
-		cur = mdv->mig_state;
-		res = mdv_step(mdv, next);
-		trace_mdv_arc(mdv_name(mdv), cur, next, ktime_get_ns() - t0,
-			      PTR_ERR_OR_ZERO(res));
-		atomic64_inc(&mdv->stats.arcs);
-		if (IS_ERR(res)) {
-			atomic64_inc(&mdv->stats.arc_failures);
-			break;
-		}
-		mdv->mig_state = next;
-		if (WARN_ON(res && next != new_state)) {
-			fput(res);
-			res = ERR_PTR(-EINVAL);
-			break;
-		}
-	}
-	if (!IS_ERR_OR_NULL(res) || mdv->mig_state == new_state)
-		mdv_data_ready(mdv);
-	mdv_state_unlock(mdv);
-	return res;
-}
-
-/**
- * mdv_get_state - migration_get_state
- * @vdev: vfio device
- * @state: where to store the current state
- *
- * Return: 0.
- */
-int mdv_get_state(struct vfio_device *vdev, enum vfio_device_mig_state *state)
-{
-	struct mdv_device *mdv = mdv_from_vdev(vdev);
-
-	mdv_state_lock(mdv);
-	*state = mdv->mig_state;
-	mdv_state_unlock(mdv);
-	return 0;
-}
-
-/**
- * mdv_get_data_size - migration_get_data_size (MIG_DATA_SIZE)
- * @vdev: vfio device
- * @len: bytes a STOP_COPY from now would produce, exactly
- *
- * Within a saving session that is what is left of it (including the unread
- * part of the current record); otherwise a whole new stream.
- *
- * Return: 0.
- */
-int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len)
-{
-	struct mdv_device *mdv = mdv_from_vdev(vdev);
-	struct mdv_migf *migf;
+	struct mdv_migf *migf = mdv->saving;
 	struct mdv_pending p = {};
+	u64 len;
 
-	mdv_state_lock(mdv);
-	migf = mdv->saving;
-	if (migf) {
-		mutex_lock(&migf->lock);
-		mdv->ops->save_pending(mdv, &p);
-		*len = p.initial + p.dirty + p.final + mdv_rec_unread(migf);
-		mutex_unlock(&migf->lock);
-	} else {
-		*len = mdv->ops->stream_size(mdv);
-	}
-	mdv_state_unlock(mdv);
-	return 0;
+	lockdep_assert_held(&mdv->state_mutex);
+	if (!migf)
+		return mdv->ops->stream_size(mdv);
+	mutex_lock(&migf->lock);
+	mdv->ops->save_pending(mdv, &p);
+	len = p.initial + p.dirty + p.final + mdv_rec_unread(migf);
+	mutex_unlock(&migf->lock);
+	return len;
 }

@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vfio_device_ops for mockdev-vfio-pci: vfio-pci core plus migration, and
- * the owner of state_mutex: mdv_state_lock()/mdv_state_unlock() carry out
- * function resets, which reset_done() can only flag.
+ * the one owner of state_mutex. It is taken and released here only:
+ * mdv_state_lock()/mdv_state_unlock() carry out function resets, which
+ * reset_done() can only flag, and the set-state loop calls lm.c's
+ * mdv_step_device_state_locked() for one arc at a time. lm.c never calls
+ * back into this file.
  */
+#include <linux/file.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
 #include "mockdev.h"
+#include "dirty.h"
+#include "lm.h"
+#include "trace.h"
 
 /*
  * Back to the power-on state with no session. A function reset keeps DMA
@@ -17,7 +24,7 @@
  */
 static void mdv_do_reset(struct mdv_device *mdv, bool function_reset)
 {
-	mdv_disable_files(mdv);
+	mdv_disable_files_locked(mdv);
 	mdv->ops->reset(mdv, mdv->open);
 	if (function_reset)
 		mdv_dirty_reset(mdv);
@@ -142,11 +149,92 @@ void mdv_update_features(struct mdv_device *mdv)
 {
 	unsigned int flags = VFIO_MIGRATION_STOP_COPY;
 
-	if (mdv->params.p2p)
+	if (mdv->features.p2p)
 		flags |= VFIO_MIGRATION_P2P;
-	if (mdv->params.precopy)
+	if (mdv->features.precopy)
 		flags |= VFIO_MIGRATION_PRE_COPY;
 	mdv->core.vdev.migration_flags = flags;
+}
+
+/**
+ * mdv_set_state - migration_set_state: step the FSM to @new_state
+ * @vdev: vfio device
+ * @new_state: requested state
+ *
+ * Steps through vfio_mig_get_next_state() one arc at a time. A rejected
+ * request leaves the state unchanged; a failed device step leaves ERROR.
+ *
+ * Return: the new data FD's file, NULL, or an ERR_PTR.
+ */
+static struct file *mdv_set_state(struct vfio_device *vdev,
+				  enum vfio_device_mig_state new_state)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+	enum vfio_device_mig_state cur, next;
+	struct file *res = NULL;
+	u64 t0;
+	int ret;
+
+	/* Only the device enters ERROR; the user cannot ask for it. */
+	if (new_state == VFIO_DEVICE_STATE_ERROR)
+		return ERR_PTR(-EINVAL);
+
+	mdv_state_lock(mdv);
+	while (mdv->mig_state != new_state) {
+		/* vfio_mig_get_next_state() WARNs on ERROR: only reset leaves. */
+		if (mdv->mig_state == VFIO_DEVICE_STATE_ERROR) {
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+		ret = vfio_mig_get_next_state(vdev, mdv->mig_state, new_state,
+					      &next);
+		if (ret) {
+			res = ERR_PTR(ret);
+			break;
+		}
+		t0 = ktime_get_ns();
+		cur = mdv->mig_state;
+		res = mdv_step_device_state_locked(mdv, next);
+		trace_mdv_arc(mdv_name(mdv), cur, next, ktime_get_ns() - t0,
+			      PTR_ERR_OR_ZERO(res));
+		atomic64_inc(&mdv->stats.arcs);
+		if (IS_ERR(res)) {
+			atomic64_inc(&mdv->stats.arc_failures);
+			break;
+		}
+		mdv->mig_state = next;
+		if (WARN_ON(res && next != new_state)) {
+			fput(res);
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+	}
+	if (!IS_ERR_OR_NULL(res) || mdv->mig_state == new_state)
+		mdv_data_ready(mdv);
+	mdv_state_unlock(mdv);
+	return res;
+}
+
+static int mdv_get_state(struct vfio_device *vdev,
+			 enum vfio_device_mig_state *state)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	mdv_state_lock(mdv);
+	*state = mdv->mig_state;
+	mdv_state_unlock(mdv);
+	return 0;
+}
+
+/* MIG_DATA_SIZE: bytes a STOP_COPY from now would produce, exactly */
+static int mdv_get_data_size(struct vfio_device *vdev, unsigned long *len)
+{
+	struct mdv_device *mdv = mdv_from_vdev(vdev);
+
+	mdv_state_lock(mdv);
+	*len = mdv_data_size_locked(mdv);
+	mdv_state_unlock(mdv);
+	return 0;
 }
 
 static const struct vfio_migration_ops mdv_mig_ops = {
@@ -163,19 +251,14 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	mutex_init(&mdv->state_mutex);
 	spin_lock_init(&mdv->reset_lock);
 	INIT_WORK(&mdv->reset_work, mdv_reset_work);
-	mdv->ops = &mdv_mock_ops;
-	mdv->params = mdv_default_params;
-	if (!mdv->params.seed)
-		mdv->params.seed = pci_dev_id(to_pci_dev(vdev->dev)) + 1;
-	mdv->faults.fail_errno = EIO;
-	mdv->faults.fail_arc_from = U32_MAX;
-	mdv->faults.fail_arc_to = U32_MAX;
+	mdv->ops = &mdv_backend;
+	mdv->features = mdv_default_features;
+	mdv_faults_init(&mdv->faults);
 	mdv->mig_state = VFIO_DEVICE_STATE_RUNNING;
 
 	ret = vfio_pci_core_init_dev(vdev);
 	if (ret)
 		goto err_mutex;
-	mdv_dirty_init(mdv);
 	ret = mdv->ops->init(mdv);
 	if (ret)
 		goto err_core;
@@ -185,7 +268,6 @@ static int mdv_init_dev(struct vfio_device *vdev)
 	return 0;
 
 err_core:
-	mdv_dirty_uninit(mdv);
 	vfio_pci_core_release_dev(vdev);
 err_mutex:
 	mutex_destroy(&mdv->state_mutex);
@@ -197,7 +279,6 @@ static void mdv_release_dev(struct vfio_device *vdev)
 	struct mdv_device *mdv = mdv_from_vdev(vdev);
 
 	mdv->ops->release(mdv);
-	mdv_dirty_uninit(mdv);
 	mutex_destroy(&mdv->state_mutex);
 	vfio_pci_core_release_dev(vdev);
 }
