@@ -34,7 +34,9 @@ trap 'rm -f "$out"' EXIT
 # With the runner, its own timeout (the collection's settings) comes first
 # and reports; the hard kill only ends a run stuck in the kernel.
 if [ -n "$runner" ]; then
-	VFIO_MIG_DEVS="$*" timeout -s KILL "${CONF_TIMEOUT:-960}" "$runner" -t "$bin" >"$out" 2>&1
+	# appended: the runner reopens its stdout for the suite's TAP (fd 4,
+	# O_APPEND); a stdout with its own offset would write over that TAP
+	VFIO_MIG_DEVS="$*" timeout -s KILL "${CONF_TIMEOUT:-960}" "$runner" -t "$bin" >>"$out" 2>&1
 else
 	VFIO_MIG_DEVS="$*" timeout -s KILL "${CONF_TIMEOUT:-900}" "$bin" >"$out" 2>&1
 fi
