@@ -117,19 +117,7 @@ static void fsm(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self,
 	{							\
 		fsm(_metadata, self, S(F), S(T));		\
 	}
-#define FSM_FROM(F)							\
-	FSM_CASE(F, STOP) FSM_CASE(F, RUNNING) FSM_CASE(F, STOP_COPY)	\
-	FSM_CASE(F, RESUMING) FSM_CASE(F, RUNNING_P2P)			\
-	FSM_CASE(F, PRE_COPY) FSM_CASE(F, PRE_COPY_P2P) FSM_CASE(F, ERROR)
-
-FSM_FROM(STOP)
-FSM_FROM(RUNNING)
-FSM_FROM(STOP_COPY)
-FSM_FROM(RESUMING)
-FSM_FROM(RUNNING_P2P)
-FSM_FROM(PRE_COPY)
-FSM_FROM(PRE_COPY_P2P)
-FSM_FROM(ERROR)
+VMIG_STATE_PAIRS(FSM_CASE)
 
 /* uAPI: a device is RUNNING when opened, whatever state it was closed in */
 TEST_F(mig, open_starts_running)
