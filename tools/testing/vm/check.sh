@@ -7,8 +7,9 @@
 #   SKIP_LINT=1         skip the lint step
 #   SKIP_PEER=1         skip the peer run (mtty) after the full lane
 #   SKIP_QEMU=1         skip the real-client run (make check-qemu)
-#   PEER_TIMEOUT=360    seconds for the peer guest (after an mtty oops it
-#                       never powers off; its score is out by then)
+#   PEER_TIMEOUT=360    seconds for the peer guest; after an mtty oops it
+#                       never powers off, so it is stopped 60 s after the
+#                       first Oops or BUG (its score is out by then)
 #   MDV_RUN=bench       run the benchmark instead of the tests (make bench)
 #   MDV_RUN=demo        run the demo instead of the tests (make demo)
 #   MDV_RUN=conformance run only the conformance suite (make conformance)
@@ -78,7 +79,7 @@ if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
 	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
 	log "peer: mtty conformance run"
 	set +e
-	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} \
+	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} VM_OOPS_GRACE=60 \
 		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
 		"$here/run-lane.sh" full "$build/full/payload" >"$build/peer.log" 2>&1
 	set -e

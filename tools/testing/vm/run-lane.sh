@@ -34,6 +34,9 @@
 #   VM_EDU_OPTS=       extra edu properties, e.g. dma_mask=0xffffffff
 #   VM_IOMMU_OPTS=     extra intel-iommu properties, e.g. caching-mode=on
 #   VM_TIMEOUT=1800    seconds before the VM is killed (counts as failure)
+#   VM_OOPS_GRACE=     seconds a guest may run on after an Oops or a BUG
+#                      before it is killed (unset: until it ends); for runs
+#                      whose tasks hang once a foreign module oopsed
 #   VM_BOOT_TIMEOUT=240  seconds for the guest to reach our init; a boot that
 #                      does not (stalled or panicked before any of our code
 #                      ran) is booted once more, its console kept as
@@ -129,7 +132,7 @@ rm -f "$payload/run.log" "$payload/dmesg-$lane.log" "$payload/console-$lane.boot
 # qrc. A boot that has not reached our init ("MOCKDEV-GUEST:") after
 # VM_BOOT_TIMEOUT seconds is killed: nothing of ours ran yet.
 boot() {
-	local pid tailpid t0=$SECONDS reached=
+	local pid tailpid t0=$SECONDS reached= oops=
 	: >"$console"
 	# stdin from /dev/null: works without a terminal and never leaves one raw
 	timeout -k 10 "${VM_TIMEOUT:-1800}" "${qemu[@]}" </dev/null >"$console" 2>&1 &
@@ -143,6 +146,15 @@ boot() {
 			elif [ $((SECONDS - t0)) -gt "${VM_BOOT_TIMEOUT:-240}" ]; then
 				log "lane $label: no init after ${VM_BOOT_TIMEOUT:-240}s, killing the VM"
 				kill $pid 2>/dev/null
+			fi
+		fi
+		if [ -n "${VM_OOPS_GRACE:-}" ]; then
+			if [ -z "$oops" ] && grep -aqE '\] (Oops|BUG):' "$console"; then
+				oops=$SECONDS
+			elif [ -n "$oops" ] && [ $((SECONDS - oops)) -gt "$VM_OOPS_GRACE" ]; then
+				log "lane $label: an Oops or BUG ${VM_OOPS_GRACE}s ago, killing the VM"
+				kill $pid 2>/dev/null
+				oops=done
 			fi
 		fi
 		sleep 1
