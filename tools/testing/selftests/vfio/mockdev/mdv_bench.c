@@ -4,6 +4,17 @@
  * memcpy of the same size in the same guest, and the median latency of each
  * non-data FSM arc. A benchmark, not a test: it reports ratios measured in
  * one run and asserts nothing about time.
+ *
+ * mdv_bench arcs MB [RUNS]: the costs a downtime prediction needs (make
+ * demo), measured on the first two devices with a state of MB MiB and every
+ * latency knob at 0, so that what the knobs add is not counted twice: the
+ * arcs mdv_migrate takes in the downtime (source RUNNING -> STOP_COPY and
+ * PRE_COPY -> STOP_COPY, destination RESUMING -> RUNNING after a whole
+ * stream), the read and write rates of 1 MiB transfers, medians of RUNS
+ * (default 3), in one line:
+ *   arcs: state_mb=MB runs=RUNS stream_bytes=N running_to_stop_copy_ms=X
+ *         precopy_to_stop_copy_ms=X resuming_to_running_ms=X read_mibs=X
+ *         write_mibs=X
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +28,9 @@
 #define S(x) VFIO_DEVICE_STATE_##x
 #define CHUNK (1024 * 1024)
 #define ARC_RUNS 51
+
+#define ARCS_MAX_RUNS 15
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static unsigned int size_mb = 1024;
 
@@ -144,6 +158,119 @@ out:
 	mdvt_dbg_write(bdf, "mock/dma_simulate", "N");
 }
 
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return v[n / 2];
+}
+
+/* Read @fd into @buf from @off until EOF, or ENOMSG in PRE_COPY */
+static uint64_t read_until(int fd, uint8_t *buf, uint64_t off, uint64_t cap)
+{
+	ssize_t r;
+
+	for (;;) {
+		if (off == cap)
+			die("stream larger than MIG_DATA_SIZE said", EOVERFLOW);
+		r = read(fd, buf + off, cap - off < CHUNK ? cap - off : CHUNK);
+		if (r < 0 && errno == ENOMSG)
+			return off;
+		if (r < 0)
+			die("read", errno);
+		if (!r)
+			return off;
+		off += r;
+	}
+}
+
+static void set(struct vmig_dev *d, uint32_t state, int *fd, double *took)
+{
+	double t = vmig_now();
+	int ret = vmig_set_state(d, state, fd);
+
+	if (took)
+		*took = vmig_now() - t;
+	if (ret)
+		die(vmig_state_name(state), ret);
+}
+
+static int bench_arcs(int runs)
+{
+	double stop[ARCS_MAX_RUNS], pstop[ARCS_MAX_RUNS], res[ARCS_MAX_RUNS];
+	double rd[ARCS_MAX_RUNS], wr[ARCS_MAX_RUNS], t;
+	static const char * const zero[] = {
+		"dirty_rate", "quiesce_latency_ms", "resume_latency_ms",
+		"alloc_latency_ms", "dma_rate", "save_rate_mb",
+	};
+	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
+	struct vmig_dev src, dst;
+	uint64_t cap, n = 0;
+	uint8_t *stream;
+	int i, k, sfd, dfd;
+
+	if (runs < 1 || runs > ARCS_MAX_RUNS)
+		die("runs: want 1..15", EINVAL);
+	if (mdvt_list(bdfs, VMIG_MAX_DEVS) < 2)
+		die("need two devices bound to mockdev-vfio-pci", ENODEV);
+	for (i = 0; i < 2; i++) {
+		if (mdvt_param_u32(bdfs[i], "state_size_mb", size_mb))
+			die("devlink param set state_size_mb", EIO);
+		for (k = 0; k < (int)ARRAY_SIZE(zero); k++)
+			if (mdvt_param_u32(bdfs[i], zero[k], 0))
+				die("devlink param set", EIO);
+	}
+	if (vmig_open(&src, bdfs[0], VMIG_MODE_CONTAINER) ||
+	    vmig_open(&dst, bdfs[1], VMIG_MODE_CONTAINER))
+		die("open", errno);
+	if (vmig_data_size(&src, &cap))
+		die("MIG_DATA_SIZE", errno);
+	/* PRE_COPY resends nothing here (no dirtying): the stream is as long */
+	cap += CHUNK;
+	stream = malloc(cap);
+	if (!stream)
+		die("malloc stream", ENOMEM);
+	memset(stream, 0, cap);	/* fault it in before timing */
+
+	for (i = 0; i < runs; i++) {
+		/* stop-copy only: the arc, then the stream at read() speed */
+		set(&src, S(STOP_COPY), &sfd, &stop[i]);
+		t = vmig_now();
+		n = read_until(sfd, stream, 0, cap);
+		rd[i] = n / (vmig_now() - t) / 1048576;
+		close(sfd);
+		set(&src, S(STOP), NULL, NULL);
+		set(&src, S(RUNNING), NULL, NULL);
+
+		/* precopy: the initial data, then the stop arc with a session */
+		set(&src, S(PRE_COPY), &sfd, NULL);
+		n = read_until(sfd, stream, 0, cap);
+		set(&src, S(STOP_COPY), NULL, &pstop[i]);
+		n = read_until(sfd, stream, n, cap);
+		close(sfd);
+		set(&src, S(STOP), NULL, NULL);
+		set(&src, S(RUNNING), NULL, NULL);
+
+		/* the destination: the whole stream, then the resume arcs */
+		set(&dst, S(RESUMING), &dfd, NULL);
+		t = vmig_now();
+		if (vmig_write_all(dfd, stream, n, CHUNK) != (int64_t)n)
+			die("write stream", errno);
+		wr[i] = n / (vmig_now() - t) / 1048576;
+		set(&dst, S(RUNNING), NULL, &res[i]);
+		close(dfd);
+	}
+	free(stream);
+	vmig_close(&src);
+	vmig_close(&dst);
+	printf("arcs: state_mb=%u runs=%d stream_bytes=%lu ", size_mb, runs,
+	       (unsigned long)n);
+	printf("running_to_stop_copy_ms=%.1f precopy_to_stop_copy_ms=%.1f ",
+	       median(stop, runs) * 1e3, median(pstop, runs) * 1e3);
+	printf("resuming_to_running_ms=%.1f read_mibs=%.0f write_mibs=%.0f\n",
+	       median(res, runs) * 1e3, median(rd, runs), median(wr, runs));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char bdfs[VMIG_MAX_DEVS][VMIG_NAME_LEN];
@@ -154,6 +281,10 @@ int main(int argc, char **argv)
 	int sfd, dfd, ret, i;
 	ssize_t r;
 
+	if (argc > 2 && !strcmp(argv[1], "arcs")) {
+		size_mb = atoi(argv[2]);
+		return bench_arcs(argc > 3 ? atoi(argv[3]) : 3);
+	}
 	if (argc > 1)
 		size_mb = atoi(argv[1]);
 	printf("TAP version 13\n1..1\n");
