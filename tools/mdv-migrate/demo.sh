@@ -31,6 +31,8 @@
 #   MDV_DEMO_N_QUIESCE_MS=250    seed 002: quiesce latency of each source
 #   MDV_DEMO_N_DIRTY=60          seed 002: pages/s each source rewrites
 #   MDV_DEMO_RUNS=3              seed 002: runs of each shape
+#   MDV_DEMO_HZ=250              the guest kernel's CONFIG_HZ, for the
+#                                prediction: a latency knob is an msleep()
 # Output: the three tables and one "demo:" line; "ok 1"/"not ok 1" says
 # whether the targets were met; a failed migration fails at once.
 set -euo pipefail
@@ -48,6 +50,8 @@ N_QUIESCE_MS=${MDV_DEMO_N_QUIESCE_MS:-250}
 N_DIRTY=${MDV_DEMO_N_DIRTY:-60}
 RUNS=${MDV_DEMO_RUNS:-3}
 NCPU=$(grep -c '^processor' /proc/cpuinfo)
+# the guest kernel's CONFIG_HZ (Debian's): the latency knobs are msleep()s
+HZ=${MDV_DEMO_HZ:-250}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -129,6 +133,7 @@ run() {
 # The downtime as the model says it, in ms, then its parts. Uses from the
 # result line only what was read before the first stop arc (mode,
 # sw_data_bytes: the devices' MIG_DATA_SIZE at the switchover).
+#   (each latency knob counts as the msleep() it is: whole jiffies, +1)
 #   source arcs   per device: quiesce knob + the benchmark's stop arc
 #                 (RUNNING -> STOP_COPY, or PRE_COPY -> STOP_COPY);
 #                 parallel: one quiesce, the arc work shared by the CPUs
@@ -145,11 +150,18 @@ run() {
 #                 stream's digest check) + resume knob; parallel as above
 predict() {
 	awk -v res=" $1" -v bench=" $2" -v n="$3" -v par="$4" -v q="$5" -v r="$6" \
-		-v a="$7" -v d="$8" -v mb="$9" -v rate="$RATE" -v ncpu="$NCPU" '
+		-v a="$7" -v d="$8" -v mb="$9" -v rate="$RATE" -v ncpu="$NCPU" -v hz="$HZ" '
 	function f(s, k,   m) {
 		if (!match(s, " " k "=[^ ]*"))
 			return 0
 		return substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 2)
+	}
+	# a latency knob is an msleep(): whole jiffies, one more than asked
+	function lat(ms,   j) {
+		if (ms <= 0)
+			return 0
+		j = int((ms * hz + 999) / 1000) + 1
+		return j / hz
 	}
 	function bps(s,   v) {
 		v = s + 0
@@ -167,12 +179,13 @@ predict() {
 		arc = (mode == "stop-copy" ? f(bench, "running_to_stop_copy_ms") : \
 		       f(bench, "precopy_to_stop_copy_ms")) / 1e3
 		darc = f(bench, "resuming_to_running_ms") / 1e3
-		src_s = par ? q / 1e3 + arc * share : n * (q / 1e3 + arc)
-		dst_s = par ? r / 1e3 + darc * share : n * (r / 1e3 + darc)
+		ql = lat(q)
+		src_s = par ? ql + arc * share : n * (ql + arc)
+		dst_s = par ? lat(r) + darc * share : n * (lat(r) + darc)
 		extra = 0
 		for (i = 0; mode != "stop-copy" && d > 0 && i < n; i++) {
 			# device i stops dirtying when its freeze begins
-			t = par ? q / 1e3 : i * (q / 1e3 + arc) + q / 1e3
+			t = par ? ql : i * (ql + arc) + ql
 			# distinct pages among d*t random rewrites (no exp():
 			# busybox awk may lack math)
 			stay = 1
@@ -185,7 +198,7 @@ predict() {
 		first = (bytes + extra < chunk ? bytes + extra : chunk)
 		data_s = (bytes + extra) / goodput + first * n / (f(bench, "read_mibs") * 1048576) + \
 			 first * n / (f(bench, "write_mibs") * 1048576)
-		alloc_s = mode == "stop-copy" ? a / 1e3 : 0
+		alloc_s = mode == "stop-copy" ? lat(a) : 0
 		total = src_s + data_s + alloc_s + dst_s
 		printf "%.0f src_arcs=%.0f data=%.0f alloc=%.0f dst=%.0f bytes=%.0f\n", \
 		       total * 1e3, src_s * 1e3, data_s * 1e3, alloc_s * 1e3, \
