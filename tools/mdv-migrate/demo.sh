@@ -24,7 +24,7 @@
 #   MDV_DEMO_RATE=200mbit        tc tbf rate of the link, both directions
 #   MDV_DEMO_STATE_MB=300        seed 000: device state
 #   MDV_DEMO_ALLOC_MS=1480       seed 000: destination allocation (at META)
-#   MDV_DEMO_QUIESCE_MS=60       seed 000: source quiesce latency
+#   MDV_DEMO_QUIESCE_MS=200      seed 000: source quiesce latency
 #   MDV_DEMO_RESUME_MS=30        seed 000: destination resume latency
 #   MDV_DEMO_DIRTY=300           seed 000: pages/s the source rewrites
 #   MDV_DEMO_N_STATE_MB=8        seed 002: state of each device
@@ -42,7 +42,7 @@ cd "$(dirname "$0")"
 RATE=${MDV_DEMO_RATE:-200mbit}
 STATE_MB=${MDV_DEMO_STATE_MB:-300}
 ALLOC_MS=${MDV_DEMO_ALLOC_MS:-1480}
-QUIESCE_MS=${MDV_DEMO_QUIESCE_MS:-60}
+QUIESCE_MS=${MDV_DEMO_QUIESCE_MS:-200}
 RESUME_MS=${MDV_DEMO_RESUME_MS:-30}
 DIRTY=${MDV_DEMO_DIRTY:-300}
 N_STATE_MB=${MDV_DEMO_N_STATE_MB:-8}
