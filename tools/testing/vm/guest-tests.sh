@@ -79,7 +79,8 @@ conformance() {
 		guest_param_set "$d" state_size_mb=4 dirty_rate=0 dma_rate=0 p2p=true precopy=true
 	done
 	# mockdev-vfio-pci must pass everything: its TAP counts
-	./conformance.sh tests/vfio/migration/vfio_mig_conformance_test $pair || rc=1
+	./conformance.sh --runner tests/run_kselftest.sh \
+		vfio/migration:vfio_mig_conformance_test $pair || rc=1
 }
 # The peer runs in a guest boot of its own (MDV_RUN=peer): the upstream
 # sample can oops, and that must neither fail nor disturb our lane.
@@ -134,10 +135,9 @@ if [ -n "${MDV_TESTS:-}" ]; then
 fi
 ./tests/run_kselftest.sh "${sel[@]}" || rc=1
 
-# The conformance suite needs two devices set alike and a run it can kill
-# (conformance.sh): run directly, its TAP at the top level
+# The conformance suite needs two devices set alike (conformance.sh, which
+# runs it through run_kselftest.sh as well and prints its own figure)
 if [ -z "${MDV_TESTS:-}" ]; then
-	echo "# selftests: vfio/migration: vfio_mig_conformance_test"
 	conformance
 fi
 

@@ -133,4 +133,21 @@ int vmig_log_stop(struct vmig_dev *d);
 int vmig_log_report(struct vmig_dev *d, uint64_t iova, uint64_t length,
 		    uint64_t page_size, uint64_t *bitmap);
 
+/*
+ * Every (from, to) pair of the eight device states, ERROR included, as
+ * CASE(FROM, TO): for suites that generate one test per arc.
+ */
+#define VMIG_STATES_FROM(CASE, F)					\
+	CASE(F, STOP) CASE(F, RUNNING) CASE(F, STOP_COPY)		\
+	CASE(F, RESUMING) CASE(F, RUNNING_P2P)				\
+	CASE(F, PRE_COPY) CASE(F, PRE_COPY_P2P) CASE(F, ERROR)
+#define VMIG_STATE_PAIRS(CASE)						\
+	VMIG_STATES_FROM(CASE, STOP) VMIG_STATES_FROM(CASE, RUNNING)	\
+	VMIG_STATES_FROM(CASE, STOP_COPY)				\
+	VMIG_STATES_FROM(CASE, RESUMING)				\
+	VMIG_STATES_FROM(CASE, RUNNING_P2P)				\
+	VMIG_STATES_FROM(CASE, PRE_COPY)				\
+	VMIG_STATES_FROM(CASE, PRE_COPY_P2P)				\
+	VMIG_STATES_FROM(CASE, ERROR)
+
 #endif
