@@ -23,7 +23,8 @@
 # Documentation/mockdev-vfio-pci.rst, "make demo":
 #   MDV_DEMO_RATE=200mbit        tc tbf rate of the link, both directions
 #   MDV_DEMO_STATE_MB=300        seed 000: device state
-#   MDV_DEMO_ALLOC_MS=1480       seed 000: destination allocation (at META)
+#   MDV_DEMO_ALLOC_MS=1480       seed 000: destination allocation (once the
+#                                initial image is loaded)
 #   MDV_DEMO_QUIESCE_MS=200      seed 000: source quiesce latency
 #   MDV_DEMO_RESUME_MS=30        seed 000: destination resume latency
 #   MDV_DEMO_DIRTY=300           seed 000: pages/s the source rewrites
@@ -143,9 +144,9 @@ run() {
 #                 rate as TCP goodput (1448 payload bytes in 1514 on the
 #                 wire), plus the first chunk's read and the last chunk's
 #                 write (the pipeline's ends), at the benchmark's rates
-#   allocation    the alloc knob when META crosses in the downtime
-#                 (stop-copy); in PRE_COPY the destination loaded META,
-#                 the stream's second record, long before the switchover
+#   allocation    the alloc knob, paid once the destination has loaded
+#                 the whole initial image: in the downtime unless the
+#                 source waited for the switchover-ack (precopy+ack)
 #   destination   per device: the benchmark's RESUMING -> RUNNING (the
 #                 stream's digest check) + resume knob; parallel as above
 predict() {
@@ -198,7 +199,7 @@ predict() {
 		first = (bytes + extra < chunk ? bytes + extra : chunk)
 		data_s = (bytes + extra) / goodput + first * n / (f(bench, "read_mibs") * 1048576) + \
 			 first * n / (f(bench, "write_mibs") * 1048576)
-		alloc_s = mode == "stop-copy" ? lat(a) : 0
+		alloc_s = mode == "precopy+ack" ? 0 : lat(a)
 		total = src_s + data_s + alloc_s + dst_s
 		printf "%.0f src_arcs=%.0f data=%.0f alloc=%.0f dst=%.0f bytes=%.0f\n", \
 		       total * 1e3, src_s * 1e3, data_s * 1e3, alloc_s * 1e3, \
@@ -251,10 +252,9 @@ for arm in stop-copy precopy precopy+ack; do
 		"$(field precopy_bytes "$l")" "$(field residual_bytes "$l")" \
 		"$(field precopy_ms "$l")" "$(field converged "$l")" "$(field bw_mibs "$l")"
 done
-echo "# (seed: precopy 1900 ms, precopy+ack 420 ms, 4.5x. This mock pays"
-echo "#  alloc_latency_ms when its META record, the stream's second, is loaded:"
-echo "#  in both PRE_COPY arms that is at the start of precopy, so neither can"
-echo "#  pay it in the downtime; the seed's device paid it on loading its image)"
+echo "# (seed: precopy 1900 ms, precopy+ack 420 ms, 4.5x. The destination pays"
+echo "#  alloc_latency_ms once the initial image is loaded: without the ack the"
+echo "#  source switches over before that, and the allocation is in the downtime)"
 echo
 echo "# Prediction (before the downtime: knobs, MIG_DATA_SIZE at the switchover,"
 echo "#   tc rate, mdv_bench arcs; the parts in ms)"

@@ -37,7 +37,7 @@ struct seq_file;
  * struct mock_params - the model's knobs (devlink params, module params)
  * @state_size_mb: device state size
  * @dirty_rate: pages the device rewrites per second while running
- * @alloc_latency_ms: destination, when META arrives
+ * @alloc_latency_ms: destination, once the initial image is loaded
  * @quiesce_latency_ms: arcs leaving RUNNING / PRE_COPY
  * @resume_latency_ms: arcs entering RUNNING / PRE_COPY
  * @seed: content seed (0 in the defaults: derived from the PCI address)

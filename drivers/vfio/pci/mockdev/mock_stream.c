@@ -419,8 +419,6 @@ static int mock_check_small(struct mock_dev *m, struct mdv_rec *rec)
 
 		if (le64_to_cpu(meta->npages) != m->npages)
 			return -EINVAL;
-		/* Resource allocation: what precopy initial data hides. */
-		mock_latency(READ_ONCE(to_mock(mdv)->params.alloc_latency_ms));
 		m->load.phase = LOAD_IMAGE;
 		return 0;
 	}
@@ -547,8 +545,15 @@ int mock_load_end(struct mdv_device *mdv, struct mdv_rec *rec)
 		return mock_check_small(m, rec);
 	case MDV_TAG_IMAGE:
 		m->load.next_page += m->load.n;
-		if (m->load.next_page == m->npages)
+		if (m->load.next_page == m->npages) {
+			/*
+			 * Resource allocation for the whole initial image,
+			 * known only now: what precopy initial data plus
+			 * switchover-ack keeps out of the downtime.
+			 */
+			mock_latency(READ_ONCE(m->params.alloc_latency_ms));
 			m->load.phase = LOAD_DIRTY;
+		}
 		return 0;
 	case MDV_TAG_DIRTY:
 		return 0;
