@@ -120,6 +120,15 @@ for lane in $LANES; do
 		if [ "$lane" = full ]; then cat; else sed "s/^/[$lane] /"; fi || true
 done
 grep -aE '^qemu-migration' "$build/qemu.log" 2>/dev/null | awk '!seen[$0]++' || true
+# Why a run failed, here at the end, which is all a CI page may show: its
+# failed tests and the runner's own verdicts (timeout, kernel report ...)
+for f in "$build"/*/result.log "$build"/qemu/*/result.log; do
+	[ -f "$f" ] || continue
+	grep -aE '^lane [^:]+: [0-9]+ passed, 0 failed' "$f" >/dev/null && continue
+	echo "failed: ${f#"$build"/}:"
+	grep -aE '^ *not ok |^lane [^:]+: |^  \| ' "$f" | grep -avE '^lane [^:]+: [0-9]+ passed' |
+		head -15 | sed 's/^/  /' || true
+done
 [ ${#peer_lines[@]} -gt 0 ] && printf '%s (informative)\n' "${peer_lines[@]}"
 printf '%s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
