@@ -25,8 +25,8 @@
 #   MDV_DEMO_STATE_MB=300        seed 000: device state
 #   MDV_DEMO_ALLOC_MS=1480       seed 000: destination allocation (once the
 #                                initial image is loaded)
-#   MDV_DEMO_QUIESCE_MS=200      seed 000: source quiesce latency
-#   MDV_DEMO_RESUME_MS=30        seed 000: destination resume latency
+#   MDV_DEMO_QUIESCE_MS=100      seed 000: source quiesce latency
+#   MDV_DEMO_RESUME_MS=300       seed 000: destination resume latency
 #   MDV_DEMO_DIRTY=300           seed 000: pages/s the source rewrites
 #   MDV_DEMO_N_STATE_MB=8        seed 002: state of each device
 #   MDV_DEMO_N_QUIESCE_MS=250    seed 002: quiesce latency of each source
@@ -43,8 +43,8 @@ cd "$(dirname "$0")"
 RATE=${MDV_DEMO_RATE:-200mbit}
 STATE_MB=${MDV_DEMO_STATE_MB:-300}
 ALLOC_MS=${MDV_DEMO_ALLOC_MS:-1480}
-QUIESCE_MS=${MDV_DEMO_QUIESCE_MS:-200}
-RESUME_MS=${MDV_DEMO_RESUME_MS:-30}
+QUIESCE_MS=${MDV_DEMO_QUIESCE_MS:-100}
+RESUME_MS=${MDV_DEMO_RESUME_MS:-300}
 DIRTY=${MDV_DEMO_DIRTY:-300}
 N_STATE_MB=${MDV_DEMO_N_STATE_MB:-8}
 N_QUIESCE_MS=${MDV_DEMO_N_QUIESCE_MS:-250}
@@ -133,7 +133,10 @@ run() {
 # predict RESULT BENCH N PAR QUIESCE RESUME ALLOC DIRTY STATE_MB
 # The downtime as the model says it, in ms, then its parts. Uses from the
 # result line only what was read before the first stop arc (mode,
-# sw_data_bytes: the devices' MIG_DATA_SIZE at the switchover).
+# sw_data_bytes: the devices' MIG_DATA_SIZE at the switchover; init_ago_ms
+# and init_unsent: how long before it the initial data was written to the
+# link, and how much of what was written the destination had not yet
+# acknowledged then).
 #   (each latency knob counts as the msleep() it is: whole jiffies, +1)
 #   source arcs   per device: quiesce knob + the benchmark's stop arc
 #                 (RUNNING -> STOP_COPY, or PRE_COPY -> STOP_COPY);
@@ -145,10 +148,17 @@ run() {
 #                 wire), plus the first chunk's read and the last chunk's
 #                 write (the pipeline's ends), at the benchmark's rates
 #   allocation    the alloc knob, paid once the destination has loaded
-#                 the whole initial image: in the downtime unless the
-#                 source waited for the switchover-ack (precopy+ack)
-#   destination   per device: the benchmark's RESUMING -> RUNNING (the
-#                 stream's digest check) + resume knob; parallel as above
+#                 the whole initial image. stop-copy: after the data, in
+#                 the downtime. PRE_COPY: it starts when the initial data
+#                 reaches the destination (unsent bytes at the tc rate
+#                 after it was written, init_ago_ms before the switchover)
+#                 and runs while the source stops; the destination loads
+#                 the residual data only after it. With the switchover-ack
+#                 the allocation is over before the switchover.
+#   destination   per device: the benchmark's RESUMING -> RUNNING + the
+#                 resume knob; parallel as above
+# stop-copy: src_arcs + data + alloc + dst; PRE_COPY: max(src_arcs + data,
+# end of allocation) + dst
 predict() {
 	awk -v res=" $1" -v bench=" $2" -v n="$3" -v par="$4" -v q="$5" -v r="$6" \
 		-v a="$7" -v d="$8" -v mb="$9" -v rate="$RATE" -v ncpu="$NCPU" -v hz="$HZ" '
@@ -199,7 +209,14 @@ predict() {
 		first = (bytes + extra < chunk ? bytes + extra : chunk)
 		data_s = (bytes + extra) / goodput + first * n / (f(bench, "read_mibs") * 1048576) + \
 			 first * n / (f(bench, "write_mibs") * 1048576)
-		alloc_s = mode == "precopy+ack" ? 0 : lat(a)
+		if (mode == "stop-copy") {
+			alloc_s = lat(a)
+		} else {
+			# when the allocation ends, from the switchover
+			arrive = f(res, "init_unsent") / goodput - f(res, "init_ago_ms") / 1e3
+			end = mode == "precopy+ack" ? 0 : arrive + lat(a)
+			alloc_s = end > src_s + data_s ? end - (src_s + data_s) : 0
+		}
 		total = src_s + data_s + alloc_s + dst_s
 		printf "%.0f src_arcs=%.0f data=%.0f alloc=%.0f dst=%.0f bytes=%.0f\n", \
 		       total * 1e3, src_s * 1e3, data_s * 1e3, alloc_s * 1e3, \

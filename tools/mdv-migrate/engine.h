@@ -76,6 +76,15 @@ struct src_stats {
 	 * whether the convergence test held (0: the rounds ran out)
 	 */
 	uint64_t sw_data_bytes, sw_initial, sw_dirty;
+	/*
+	 * When the last device's initial data was read and written to the
+	 * link, how long before the switchover, and how many of the bytes
+	 * written had not been acknowledged by the destination then
+	 * (SIOCOUTQ): from the two, when the destination had them all
+	 */
+	double init_ago_s;
+	uint64_t init_unsent;
+	bool init_seen;
 	bool converged;
 	double precopy_s, downtime_s, stop_arcs_s, read_s;
 	struct done_info done;

@@ -187,6 +187,10 @@ int main(int argc, char **argv)
 		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu ",
 		       (unsigned long)st.sw_data_bytes,
 		       (unsigned long)st.sw_initial, (unsigned long)st.sw_dirty);
+		if (st.init_seen)
+			printf("init_ago_ms=%.0f init_unsent=%lu ",
+			       st.init_ago_s * 1e3,
+			       (unsigned long)st.init_unsent);
 		printf("digests=%s", g.verify ? "ok" : "none");
 		if (ram.synced) {
 			printf(" ram=ok rounds=%d dirty_pages=%lu final_pages=%lu",

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include "engine.h"
 
@@ -105,6 +107,9 @@ static int switchover_info(struct src_stats *st)
 int run_src(struct src_stats *st, int max_rounds)
 {
 	bool acked[VMIG_MAX_DEVS] = {}, sent_init[VMIG_MAX_DEVS] = {};
+	bool init_read[VMIG_MAX_DEVS] = {};
+	double t_init = 0;
+	int unsent;
 	bool acks_done, verify_err = false;
 	uint8_t *buf = calloc(1, CHUNK);
 	uint64_t init, dirty, digest, left;
@@ -160,6 +165,13 @@ int run_src(struct src_stats *st, int max_rounds)
 				ret = vmig_precopy_info(g.fd[i], &init, &dirty);
 				if (ret)
 					return src_abort(ret);
+				if (!init && !init_read[i]) {
+					init_read[i] = true;
+					t_init = now();
+					if (ioctl(g.sock, SIOCOUTQ, &unsent) == 0)
+						st->init_unsent = unsent;
+					st->init_seen = true;
+				}
 				if (g.initial_data && !init && !sent_init[i]) {
 					sent_init[i] = true;
 					send_msg(MSG_INIT_DONE, i, NULL, 0);
@@ -215,6 +227,8 @@ int run_src(struct src_stats *st, int max_rounds)
 	ret = switchover_info(st);
 	if (ret)
 		return src_abort(ret);
+	if (st->init_seen)
+		st->init_ago_s = now() - t_init;
 	/* the stop phase: downtime starts */
 	send_msg(MSG_SWITCH, 0, NULL, 0);
 	t = now();
