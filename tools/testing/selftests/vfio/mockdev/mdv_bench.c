@@ -279,11 +279,12 @@ static int bench_arcs(int runs)
 }
 
 /* /proc/meminfo's @key in KiB, or -1 */
-static long meminfo(const char *key)
+static long meminfo_kib(const char *key)
 {
+	static const char path[] = "/proc/meminfo";
 	char line[128];
 	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
@@ -341,9 +342,7 @@ static void tmpfs_rates(const char *dir, uint64_t bytes, uint8_t *buf,
 struct size_result {
 	unsigned int mb;
 	double save, resume, tmpfs_rd, tmpfs_wr;	/* bytes/s */
-	/* arcs, s: RUNNING_P2P -> STOP, PRE_COPY_P2P -> STOP_COPY,
-	 * STOP -> STOP_COPY, RESUMING -> STOP */
-	double arc[4];
+	double arc[4];	/* s, in arc_names' order */
 	long mem_kib, slab_kib;		/* peak extra while transferring */
 };
 
@@ -390,7 +389,8 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 	if (vmig_open(&src, bdfs[0], VMIG_MODE_CONTAINER) ||
 	    vmig_open(&dst, bdfs[1], VMIG_MODE_CONTAINER))
 		die("open", errno);
-	r->mem_kib = r->slab_kib = 0;
+	r->mem_kib = 0;
+	r->slab_kib = 0;
 	for (run = 0; run < SIZE_RUNS; run++) {
 		/* the freeze arcs, with and without a saving session */
 		set(&src, S(RUNNING_P2P), NULL, NULL);
@@ -404,10 +404,11 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 
 		/* STOP -> STOP_COPY, and the stream into the destination */
 		set(&dst, S(RESUMING), &dfd, NULL);
-		mem0 = meminfo("MemAvailable");
-		slab0 = meminfo("Slab");
+		mem0 = meminfo_kib("MemAvailable");
+		slab0 = meminfo_kib("Slab");
 		set(&src, S(STOP_COPY), &sfd, &arc[2][run]);
-		t_rd = t_wr = 0;
+		t_rd = 0;
+		t_wr = 0;
 		for (n = 0, k = 0;; k++) {
 			t = vmig_now();
 			got = read(sfd, buf, CHUNK);
@@ -425,8 +426,8 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 			t_wr += vmig_now() - t;
 			n += got;
 			if (!(k & 63)) {
-				mem = meminfo("MemAvailable");
-				slab = meminfo("Slab");
+				mem = meminfo_kib("MemAvailable");
+				slab = meminfo_kib("Slab");
 				if (mem0 - mem > r->mem_kib)
 					r->mem_kib = mem0 - mem;
 				if (slab - slab0 > r->slab_kib)
@@ -460,8 +461,9 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 	printf("# state %u MiB: arcs (ms)", r->mb);
 	for (k = 0; k < 4; k++)
 		printf(" %s=%.3f", arc_names[k], r->arc[k] * 1e3);
-	printf("\n# state %u MiB: while %lu bytes moved: MemAvailable -%ld KiB at most, Slab +%ld KiB at most\n",
-	       r->mb, (unsigned long)n, r->mem_kib, r->slab_kib);
+	printf("\n# state %u MiB: while %lu bytes moved: ", r->mb, (unsigned long)n);
+	printf("MemAvailable -%ld KiB at most, Slab +%ld KiB at most\n",
+	       r->mem_kib, r->slab_kib);
 }
 
 /*
@@ -498,9 +500,10 @@ int main(int argc, char **argv)
 	if (!buf)
 		die("malloc", ENOMEM);
 	memset(buf, 0x5a, CHUNK);
-	printf("# bench: idle state, every latency knob 0, reads/writes of %d KiB, "
-	       "medians of %d runs; only the read() and write() calls are timed\n",
-	       CHUNK >> 10, SIZE_RUNS);
+	printf("# bench: idle state, every latency knob 0, reads/writes of %d KiB,",
+	       CHUNK >> 10);
+	printf(" medians of %d runs; only the read() and write() calls are timed\n",
+	       SIZE_RUNS);
 	for (i = 0; i < nsizes; i++)
 		bench_size(bdfs, &res[i], tmpdir, buf);
 	free(buf);
