@@ -325,18 +325,28 @@ a=${meas[stop-copy]} b=${meas[precopy]} c=${meas[precopy+ack]}
 s=$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", b / c }')
 x=$(awk -v x="${med[4.serial]}" -v y="${med[1.serial]}" 'BEGIN { printf "%.2f", x / y }')
 p=$(awk -v x="${med[4.parallel]}" -v y="${med[1.parallel]}" 'BEGIN { printf "%.2f", x / y }')
-e=$(awk -v w="$worst" 'BEGIN { printf "%.0f", w }')
+# seed 002's prediction, median against median, every N and shape
+worst2=0
+for n in 1 2 4; do
+	for mode in serial parallel; do
+		e=$(abs "$(err "${npred[$n.$mode]}" "${med[$n.$mode]}")")
+		worst2=$(awk -v w="$worst2" -v e="$e" 'BEGIN { print (e > w ? e : w) }')
+	done
+done
+e=$(awk -v w="$worst" 'BEGIN { printf "%.1f", w }')
+e2=$(awk -v w="$worst2" 'BEGIN { printf "%.1f", w }')
 echo
-echo "demo: seed000 stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${s}x, seed 4.5x); prediction error worst ${e}%; seed002 serial N=4/N=1 ${x}x, parallel N=4/N=1 ${p}x"
-missed=$(awk -v s="$s" -v e="$worst" -v x="$x" -v p="$p" 'BEGIN {
+echo "demo: seed000 stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${s}x, seed 4.5x); prediction error worst ${e}% (seed002 ${e2}%); seed002 serial N=4/N=1 ${x}x, parallel N=4/N=1 ${p}x"
+missed=$(awk -v s="$s" -v e="$worst" -v e2="$worst2" -v x="$x" -v p="$p" 'BEGIN {
 	if (s < 4.0) printf " S=%s<4.0", s
 	if (e > 15) printf " E=%.1f%%>15%%", e
+	if (e2 > 15) printf " E(seed002)=%.1f%%>15%%", e2
 	if (x < 3.2) printf " X=%s<3.2", x
 	if (p > 1.3) printf " P=%s>1.3", p
 }')
 if [ -z "$missed" ]; then
-	echo "ok 1 demo targets (S >= 4.0, E <= 15%, X >= 3.2, P <= 1.3)"
+	echo "ok 1 demo targets (S >= 4.0, E <= 15% in each seed, X >= 3.2, P <= 1.3)"
 else
-	echo "not ok 1 demo targets (S >= 4.0, E <= 15%, X >= 3.2, P <= 1.3): missed$missed"
+	echo "not ok 1 demo targets (S >= 4.0, E <= 15% in each seed, X >= 3.2, P <= 1.3): missed$missed"
 	exit 1
 fi
