@@ -5,9 +5,11 @@
 #                 measurements (precopy initial data; parallel transitions)
 #   make check    provision, lint, build, run the kselftests in QEMU guests
 #                 (LANES="stock full" by default; LANES=stock for one lane)
-#   make bench    save/resume throughput vs memcpy at 1 GiB, arc latencies,
-#                 DMA logging report cost (both lanes; the stock lane's
-#                 numbers are the ones without debug overhead)
+#   make bench    at 64 MiB, 1 GiB and 4 GiB of state: save/resume
+#                 throughput vs a tmpfs file, the arcs that could grow with
+#                 the state, memory; arc latencies, DMA logging report cost
+#                 (both lanes; the stock lane's numbers are the ones without
+#                 debug overhead; MDV_BENCH_MB="..." in VM_APPEND for sizes)
 #   make check-qemu   the real client: QEMU 10 (Debian trixie root made
 #                 with debootstrap) live-migrates a VM with a mockdev device
 #                 assigned, inside the full-lane guest and the stock one
@@ -44,7 +46,7 @@ check-qemu:
 	bash tools/testing/qemu/check-qemu.sh
 
 bench:
-	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),6G) \
+	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),10G) \
 		bash $(VM)/check.sh
 
 conformance:

@@ -89,7 +89,7 @@ struct mdv_rec_dirty {
 
 /* MDV_TAG_END payload */
 struct mdv_rec_end {
-	__le64 digest;		/* xxh64 (seed 0) of the whole state */
+	__le64 digest;		/* sum of each page's xxh64 seeded with its index */
 	__le64 session;		/* must equal the HEADER's */
 };
 

@@ -23,8 +23,13 @@
 #define RAM_SEED 0x6d6476ULL
 /* A precopy round waiting only for time or acks: the next sync after this */
 #define RAM_ROUND_MS 100
-/* RAM has converged when one round's dirty pages fit in this downtime */
-#define RAM_DOWNTIME_S 0.3
+/*
+ * The downtime limit of the convergence test (--downtime-limit-ms): the
+ * source switches over once what is left to send, of the devices
+ * (MIG_DATA_SIZE) and of RAM (the last round's dirty pages), crosses the
+ * link in this time at the bandwidth it measured. QEMU's default.
+ */
+#define DOWNTIME_LIMIT_S 0.3
 
 /*
  * A resuming write that takes this long is the device stalling (allocating
@@ -37,7 +42,9 @@ struct engine {
 	struct vmig_dev dev[VMIG_MAX_DEVS];
 	int fd[VMIG_MAX_DEVS];
 	bool parallel;
-	bool initial_data;
+	bool precopy;		/* PRE_COPY, switch over on the convergence test */
+	bool initial_data;	/* ... and wait for switchover-ack as well */
+	double downtime_limit_s;
 	int sock;
 	bool verbose;
 	double min_precopy_s;
@@ -63,6 +70,22 @@ extern struct guest_ram ram;
 struct src_stats {
 	double bw;		/* bytes/s, calibrated */
 	uint64_t precopy_bytes, residual_bytes;
+	/*
+	 * At the switchover, just before the first stop arc: the devices'
+	 * MIG_DATA_SIZE and precopy info (initial, dirty), summed, and
+	 * whether the convergence test held (0: the rounds ran out)
+	 */
+	uint64_t sw_data_bytes, sw_initial, sw_dirty;
+	/*
+	 * When the last device's initial data was read and written to the
+	 * link, how long before the switchover, and how many of the bytes
+	 * written had not been acknowledged by the destination then
+	 * (SIOCOUTQ): from the two, when the destination had them all
+	 */
+	double init_ago_s;
+	uint64_t init_unsent;
+	bool init_seen;
+	bool converged;
 	double precopy_s, downtime_s, stop_arcs_s, read_s;
 	struct done_info done;
 	int digests_ok;

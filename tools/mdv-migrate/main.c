@@ -10,15 +10,20 @@
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: mdv_migrate src --connect IP:PORT --devs BDF[,BDF..] [--initial-data] [--parallel] [--rounds N]\n"
-		"                       [--ram MiB] [--min-precopy-ms MS] [--verify HOOK]\n"
+		"Usage: mdv_migrate src --connect IP:PORT --devs BDF[,BDF..] [--precopy | --initial-data] [--parallel]\n"
+		"                       [--rounds N] [--ram MiB] [--min-precopy-ms MS] [--downtime-limit-ms MS] [--verify HOOK]\n"
 		"       mdv_migrate dst --listen PORT --devs BDF[,BDF..] [--parallel] [--ram MiB] [--verify HOOK]\n"
-		"(--initial-data, --rounds and --min-precopy-ms are accepted and ignored by dst;\n"
+		"(without either the devices go straight to STOP_COPY; --precopy: PRE_COPY, and the\n"
+		" switchover once what is left fits the downtime limit (%d ms) at the measured\n"
+		" bandwidth; --initial-data: that, and only once the destination acked every\n"
+		" device's initial data (switchover-ack);\n"
+		" --precopy, --initial-data, --rounds, --min-precopy-ms and --downtime-limit-ms are\n"
+		" accepted and ignored by dst;\n"
 		" --ram must be the same on both sides, 1..%d;\n"
 		" dst gives up when no source connects within %d s;\n"
 		" --verify: how to compare the devices' state after the downtime, mockdev, none\n"
 		" or auto (default: the hook of the driver the first device is bound to))\n",
-		RAM_MAX_MB, ACCEPT_TIMEOUT_S);
+		(int)(DOWNTIME_LIMIT_S * 1000), RAM_MAX_MB, ACCEPT_TIMEOUT_S);
 	exit(2);
 }
 
@@ -29,6 +34,8 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "devs", required_argument, NULL, 'd' },
 		{ "initial-data", no_argument, NULL, 'i' },
+		{ "precopy", no_argument, NULL, 'P' },
+		{ "downtime-limit-ms", required_argument, NULL, 'D' },
 		{ "parallel", no_argument, NULL, 'p' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "ram", required_argument, NULL, 'm' },
@@ -47,6 +54,7 @@ int main(int argc, char **argv)
 	if (argc < 2 || (strcmp(argv[1], "src") && strcmp(argv[1], "dst")))
 		usage();
 	src = !strcmp(argv[1], "src");
+	g.downtime_limit_s = DOWNTIME_LIMIT_S;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -61,6 +69,21 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			g.initial_data = true;
+			g.precopy = true;
+			break;
+		case 'P':
+			g.precopy = true;
+			break;
+		case 'D':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !v || v > 3600000) {
+				fprintf(stderr,
+					"mdv_migrate: --downtime-limit-ms %s: want 1..3600000\n",
+					optarg);
+				return 2;
+			}
+			g.downtime_limit_s = v / 1e3;
 			break;
 		case 'p':
 			g.parallel = true;
@@ -145,7 +168,9 @@ int main(int argc, char **argv)
 			printf(" | final %lu\n", (unsigned long)st.ram_final_pages);
 		}
 
-		printf("result: devices=%d initial_data=%d parallel=%d ", g.ndev,
+		printf("result: devices=%d mode=%s initial_data=%d parallel=%d ",
+		       g.ndev, g.initial_data ? "precopy+ack" :
+		       g.precopy ? "precopy" : "stop-copy",
 		       g.initial_data, g.parallel);
 		printf("downtime_ms=%.0f bound_ms=%.0f ratio=%.2f ",
 		       st.downtime_s * 1e3, bound * 1e3, st.downtime_s / bound);
@@ -157,8 +182,16 @@ int main(int argc, char **argv)
 		       st.done.device_s * 1e3);
 		printf("dst_arcs_ms=%.0f dst_stall_ms=%.0f ",
 		       st.done.arcs_s * 1e3, st.done.stall_s * 1e3);
-		printf("precopy_ms=%.0f digests=%s", st.precopy_s * 1e3,
-		       g.verify ? "ok" : "none");
+		printf("precopy_ms=%.0f converged=%d ", st.precopy_s * 1e3,
+		       st.converged);
+		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu ",
+		       (unsigned long)st.sw_data_bytes,
+		       (unsigned long)st.sw_initial, (unsigned long)st.sw_dirty);
+		if (st.init_seen)
+			printf("init_ago_ms=%.0f init_unsent=%lu ",
+			       st.init_ago_s * 1e3,
+			       (unsigned long)st.init_unsent);
+		printf("digests=%s", g.verify ? "ok" : "none");
 		if (ram.synced) {
 			printf(" ram=ok rounds=%d dirty_pages=%lu final_pages=%lu",
 			       st.ram_rounds, (unsigned long)st.ram_dirty_pages,

@@ -7,16 +7,23 @@
  *   source                                   destination
  *   HELLO n ---------------------------->    all devices STOP -> RESUMING
  *   CALIB bytes (link bandwidth) -------->   <- CALIB_ACK
- *   [initial data] RUNNING -> PRE_COPY;
+ *   [precopy] RUNNING -> PRE_COPY;
  *   DATA rounds while running ----------->   write to resuming FDs
- *   INIT_DONE d when initial_bytes is 0 ->   <- ACK d (all of it loaded)
- *   ... until every device is ACKed (switchover-ack), then
+ *   [initial data: INIT_DONE d when
+ *    initial_bytes is 0] ---------------->   <- ACK d (all of it loaded)
+ *   ... until the convergence test holds (and, with initial data, every
+ *   device is ACKed: switchover-ack), then
  *   stop: -> STOP_COPY (serial or parallel)
  *   DATA (the rest), END d digest ------->   RESUMING -> RUNNING (serial or
  *                                            parallel), check digests
  *                                       <-   DONE (device time, status)
  *
- * Without initial data no device data moves before the stop. A failure on
+ * Three ways to the stop: stop-copy only (no option: no device data moves
+ * before it), --precopy (PRE_COPY; the switchover comes when the
+ * convergence test holds: what the devices (MIG_DATA_SIZE) and RAM have
+ * left crosses the link within the downtime limit at the measured
+ * bandwidth, as a VMM without switchover-ack decides) and --initial-data
+ * (that, and every device's initial data loaded by the destination). A failure on
  * either side sends ABORT: the destination resets its devices, the source
  * returns its devices to RUNNING. Downtime is from the first stop arc to
  * DONE.

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include "engine.h"
 
@@ -67,18 +69,56 @@ static int64_t pump(int i, uint8_t *buf, bool precopy, double *read_s)
 	}
 }
 
+/* What the devices have left to send: MIG_DATA_SIZE, summed */
+static int data_left(uint64_t *left)
+{
+	uint64_t len;
+	int i, ret;
+
+	*left = 0;
+	for (i = 0; i < g.ndev; i++) {
+		ret = vmig_data_size(&g.dev[i], &len);
+		if (ret)
+			return ret;
+		*left += len;
+	}
+	return 0;
+}
+
+/*
+ * What is known at the switchover, before the first stop arc: what the
+ * devices have left (MIG_DATA_SIZE) and, in PRE_COPY, their precopy info.
+ * A prediction of the downtime starts from these (demo.sh).
+ */
+static int switchover_info(struct src_stats *st)
+{
+	uint64_t init, dirty;
+	int i, ret;
+
+	ret = data_left(&st->sw_data_bytes);
+	for (i = 0; !ret && g.precopy && i < g.ndev; i++) {
+		ret = vmig_precopy_info(g.fd[i], &init, &dirty);
+		st->sw_initial += init;
+		st->sw_dirty += dirty;
+	}
+	return ret;
+}
+
 int run_src(struct src_stats *st, int max_rounds)
 {
 	bool acked[VMIG_MAX_DEVS] = {}, sent_init[VMIG_MAX_DEVS] = {};
-	bool acks_done, ram_done = true, verify_err = false;
+	bool init_read[VMIG_MAX_DEVS] = {};
+	double t_init = 0;
+	int unsent;
+	bool acks_done, verify_err = false;
 	uint8_t *buf = calloc(1, CHUNK);
-	uint64_t init, dirty, digest;
+	uint64_t init, dirty, digest, left;
 	int nacked = 0, round, i, ret, wait_ms;
 	struct hello hello = {};
 	struct ram_result rr;
 	double t, t_unused = 0;
+	int64_t n, sent;
 	struct msg m;
-	int64_t n;
 
 	if (ram.len) {
 		if (ram.setup_err)
@@ -100,7 +140,8 @@ int run_src(struct src_stats *st, int max_rounds)
 		return src_abort(-EPROTO);
 	st->bw = CALIB_BYTES / (now() - t);
 
-	if (g.initial_data || ram.synced) {
+	st->converged = true;
+	if (g.precopy || ram.synced) {
 		t = now();
 		/* RAM's first pass: everything, as it is now */
 		if (ram.synced) {
@@ -108,24 +149,44 @@ int run_src(struct src_stats *st, int max_rounds)
 				return src_abort(-ECONNRESET);
 			st->precopy_bytes += ram.len;
 		}
-		if (g.initial_data) {
+		if (g.precopy) {
 			ret = set_all(S(PRE_COPY), NULL);
 			if (ret)
 				return src_abort(ret);
 		}
 		for (round = 0; round < max_rounds; round++) {
-			for (i = 0; g.initial_data && i < g.ndev; i++) {
+			sent = 0;
+			for (i = 0; g.precopy && i < g.ndev; i++) {
 				n = pump(i, buf, true, &t_unused);
 				if (n < 0)
 					return src_abort(n);
 				st->precopy_bytes += n;
+				sent += n;
 				ret = vmig_precopy_info(g.fd[i], &init, &dirty);
 				if (ret)
 					return src_abort(ret);
-				if (!init && !sent_init[i]) {
+				if (!init && !init_read[i]) {
+					init_read[i] = true;
+					t_init = now();
+					if (ioctl(g.sock, SIOCOUTQ, &unsent) == 0)
+						st->init_unsent = unsent;
+					st->init_seen = true;
+				}
+				if (g.initial_data && !init && !sent_init[i]) {
 					sent_init[i] = true;
 					send_msg(MSG_INIT_DONE, i, NULL, 0);
 				}
+			}
+			/*
+			 * The convergence test: what is left, of the devices
+			 * in PRE_COPY and of RAM (what one round dirties),
+			 * crosses the link within the downtime limit.
+			 */
+			left = 0;
+			if (g.precopy) {
+				ret = data_left(&left);
+				if (ret)
+					return src_abort(ret);
 			}
 			if (ram.synced) {
 				n = ram_sync();
@@ -134,22 +195,23 @@ int run_src(struct src_stats *st, int max_rounds)
 				st->ram_round_pages[st->ram_rounds++] = n;
 				st->ram_dirty_pages += n;
 				st->precopy_bytes += n * RAM_PAGE;
-				/* what one round dirties fits in the downtime */
-				ram_done = n * RAM_PAGE <= st->bw * RAM_DOWNTIME_S;
+				sent += n * RAM_PAGE;
+				left += n * RAM_PAGE;
 			}
+			st->converged = left <= st->bw * g.downtime_limit_s;
 			ret = src_poll(acked, &nacked, 0);
 			if (ret)
 				return src_abort(ret);
 			/* switchover-ack: every device's initial data loaded */
 			acks_done = !g.initial_data || nacked == g.ndev;
-			if (acks_done && ram_done &&
+			if (acks_done && st->converged &&
 			    now() - t >= g.min_precopy_s)
 				break;
-			/* RAM not converged yet: the next round at once */
+			/* not converged and data moving: the next round at once */
 			wait_ms = 0;
 			if (!acks_done && round)
 				wait_ms = ram.synced ? RAM_ROUND_MS : 1000;
-			else if (acks_done && ram_done)
+			else if (st->converged || !sent)
 				wait_ms = RAM_ROUND_MS;
 			if (wait_ms) {
 				ret = src_poll(acked, &nacked, wait_ms);
@@ -162,6 +224,11 @@ int run_src(struct src_stats *st, int max_rounds)
 		st->precopy_s = now() - t;
 	}
 
+	ret = switchover_info(st);
+	if (ret)
+		return src_abort(ret);
+	if (st->init_seen)
+		st->init_ago_s = now() - t_init;
 	/* the stop phase: downtime starts */
 	send_msg(MSG_SWITCH, 0, NULL, 0);
 	t = now();

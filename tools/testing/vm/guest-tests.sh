@@ -111,7 +111,11 @@ fi
 
 if [ "${MDV_RUN:-}" = bench ] || [ "${MDV_RUN:-}" = demo ]; then
 	if [ "$MDV_RUN" = bench ]; then
-		./tests/vfio/mockdev/mdv_bench "${MDV_BENCH_MB:-1024}"
+		# the tmpfs the bench compares save and resume with
+		mkdir -p /tmp/bench
+		mount -t tmpfs -o size=90% tmpfs /tmp/bench
+		# shellcheck disable=SC2086 # sizes, word-split
+		MDV_BENCH_TMPFS=/tmp/bench ./tests/vfio/mockdev/mdv_bench ${MDV_BENCH_MB:-}
 	else
 		echo "TAP version 13"
 		echo "1..1"

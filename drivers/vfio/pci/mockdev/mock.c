@@ -6,9 +6,16 @@
  *
  * Device state is an array of order-0 pages (never one big buffer), so
  * multi-GiB states work. Page i of generation g holds 64-bit words derived
- * from (seed, i, g, j) by mock_fill_page(): content is deterministic, any
- * copy can be checked, and the digest (xxh64 of all pages in order)
- * identifies a state.
+ * from (seed, i, g, j) by mock_fill_page(): content is deterministic and
+ * any copy can be checked.
+ *
+ * The digest that identifies a state is the sum (mod 2^64) of every page's
+ * xxh64 seeded with the page's index, so a page that moves changes it as
+ * much as a page that changes. A sum can be kept current: whoever writes a
+ * page calls mock_page_changed(), which swaps the page's term, and sealing
+ * a state at the freeze or checking a loaded one costs O(1), not a pass
+ * over GiBs inside the downtime. mock_digest_locked() recomputes it from
+ * the pages for debugfs, independently of the bookkeeping.
  *
  * While running, a delayed work rewrites random pages at params.dirty_rate
  * pages per second, with a fresh generation; a saving session
@@ -21,6 +28,26 @@
 
 #include "mock.h"
 
+static u64 mock_page_hash(struct mock_dev *m, u64 idx)
+{
+	return xxh64(page_address(m->pages[idx]), PAGE_SIZE, idx);
+}
+
+/**
+ * mock_page_changed - account for new content in page @idx
+ * @m: device; whoever may write the page excludes the others
+ * @idx: page index
+ *
+ * Call it once the page holds its new content, whole.
+ */
+void mock_page_changed(struct mock_dev *m, u64 idx)
+{
+	u64 h = mock_page_hash(m, idx);
+
+	m->digest += h - m->phash[idx];
+	m->phash[idx] = h;
+}
+
 static void mock_fill_page(struct mock_dev *m, u64 idx, u64 gen)
 {
 	u64 *p = page_address(m->pages[idx]);
@@ -30,6 +57,7 @@ static void mock_fill_page(struct mock_dev *m, u64 idx, u64 gen)
 
 	for (j = 0; j < PAGE_SIZE / sizeof(u64); j++)
 		p[j] = base + j * 0x9e3779b97f4a7c15ULL;
+	mock_page_changed(m, idx);
 }
 
 void mock_fill_all(struct mock_dev *m)
@@ -47,22 +75,21 @@ void mock_fill_all(struct mock_dev *m)
 
 u64 mock_digest_locked(struct mock_dev *m)
 {
-	struct xxh64_state st;
-	u64 i;
+	u64 i, d = 0;
 
-	xxh64_reset(&st, 0);
 	for (i = 0; i < m->npages; i++) {
-		xxh64_update(&st, page_address(m->pages[i]), PAGE_SIZE);
+		d += mock_page_hash(m, i);
 		if (!(i & 255))
 			cond_resched();
 	}
-	return xxh64_digest(&st);
+	return d;
 }
 
-static void mock_pages_free(struct page **pages, u64 npages)
+static void mock_pages_free(struct page **pages, u64 *phash, u64 npages)
 {
 	u64 i;
 
+	kvfree(phash);
 	if (!pages)
 		return;
 	for (i = 0; i < npages; i++)
@@ -72,27 +99,32 @@ static void mock_pages_free(struct page **pages, u64 npages)
 }
 
 /*
- * A state of @npages pages, or NULL. A size the machine cannot hold fails
- * here instead of waking the OOM killer: the user asked for it.
+ * A state of @npages pages and their hashes (all 0, as is the digest they
+ * add up to: the caller fills the pages), or NULL. A size the machine
+ * cannot hold fails here instead of waking the OOM killer: the user asked
+ * for it.
  */
-static struct page **mock_pages_alloc(u64 npages)
+static struct page **mock_pages_alloc(u64 npages, u64 **phash)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
 	struct page **pages;
 	u64 i;
 
+	*phash = kvcalloc(npages, sizeof(**phash), gfp);
 	pages = kvcalloc(npages, sizeof(*pages), gfp);
-	if (!pages)
-		return NULL;
+	if (!pages || !*phash)
+		goto fail;
 	for (i = 0; i < npages; i++) {
 		pages[i] = alloc_page(gfp);
-		if (!pages[i]) {
-			mock_pages_free(pages, npages);
-			return NULL;
-		}
+		if (!pages[i])
+			goto fail;
 		cond_resched();
 	}
 	return pages;
+fail:
+	mock_pages_free(pages, *phash, npages);
+	*phash = NULL;
+	return NULL;
 }
 
 /* ----- running device: dirtying ----- */
@@ -166,7 +198,7 @@ static int mock_init(struct mdv_device *mdv)
 	m->mdv = mdv;
 	mock_params_init(m);
 	m->npages = mock_npages(m);
-	m->pages = mock_pages_alloc(m->npages);
+	m->pages = mock_pages_alloc(m->npages, &m->phash);
 	if (!m->pages) {
 		kfree(m);
 		return -ENOMEM;
@@ -198,7 +230,7 @@ static void mock_release(struct mdv_device *mdv)
 	struct mock_dev *m = to_mock(mdv);
 
 	mock_track_uninit(&m->trk);
-	mock_pages_free(m->pages, m->npages);
+	mock_pages_free(m->pages, m->phash, m->npages);
 	mutex_destroy(&m->dma.lock);
 	mutex_destroy(&m->lock);
 	kfree(m);
@@ -236,12 +268,13 @@ int mock_configure(struct mock_dev *m)
 {
 	u64 npages = mock_npages(m);
 	struct page **pages = NULL, **old = NULL;
+	u64 *phash = NULL, *old_phash = NULL;
 	bool was_running = m->running;
 	u64 old_n = 0;
 
 	lockdep_assert_held(&m->mdv->state_mutex);
 	if (npages != m->npages) {
-		pages = mock_pages_alloc(npages);
+		pages = mock_pages_alloc(npages, &phash);
 		if (!pages)
 			return -ENOMEM;
 	}
@@ -249,16 +282,19 @@ int mock_configure(struct mock_dev *m)
 	mutex_lock(&m->lock);
 	if (pages) {
 		old = m->pages;
+		old_phash = m->phash;
 		old_n = m->npages;
 		m->pages = pages;
+		m->phash = phash;
 		m->npages = npages;
+		m->digest = 0;
 		mock_fill_all(m);
 	} else if (m->seed != m->params.seed) {
 		mock_fill_all(m);
 	}
 	m->rng = m->params.seed;
 	mutex_unlock(&m->lock);
-	mock_pages_free(old, old_n);
+	mock_pages_free(old, old_phash, old_n);
 	if (was_running)
 		mock_run(m, true);
 	/* dma_rate may have become non-zero */
@@ -294,13 +330,13 @@ static int mock_unquiesce(struct mdv_device *mdv)
 }
 
 /*
- * The final state is known once the device stops: take its digest then, as
- * part of the stop, so the END record costs nothing when it is read.
+ * The final state is known once the device stops: its digest, kept
+ * current page by page, is the END record's.
  */
 void mock_seal_locked(struct mock_dev *m)
 {
 	if (m->save.active && !m->save.sealed) {
-		m->save.digest = mock_digest_locked(m);
+		m->save.digest = m->digest;
 		m->save.sealed = true;
 	}
 }

@@ -37,7 +37,7 @@ struct seq_file;
  * struct mock_params - the model's knobs (devlink params, module params)
  * @state_size_mb: device state size
  * @dirty_rate: pages the device rewrites per second while running
- * @alloc_latency_ms: destination, when META arrives
+ * @alloc_latency_ms: destination, once the initial image is loaded
  * @quiesce_latency_ms: arcs leaving RUNNING / PRE_COPY
  * @resume_latency_ms: arcs entering RUNNING / PRE_COPY
  * @seed: content seed (0 in the defaults: derived from the PCI address)
@@ -109,6 +109,8 @@ struct mock_dev {
 	struct mock_tracker trk;
 	struct mutex lock;		/* pages content, cursor, bitmap */
 	struct page **pages;
+	u64 *phash;			/* each page's term in @digest */
+	u64 digest;			/* the state's, see mock.c */
 	u64 npages;
 	u32 seed;			/* seed of the current content */
 	u64 gen;			/* last generation written */
@@ -184,6 +186,7 @@ static inline u64 mock_mix(u64 x)
 /* mock.c */
 void mock_fill_all(struct mock_dev *m);
 u64 mock_digest_locked(struct mock_dev *m);
+void mock_page_changed(struct mock_dev *m, u64 idx);
 void mock_dirty_page_locked(struct mock_dev *m, u64 idx);
 void mock_latency(u32 ms);
 void mock_seal_locked(struct mock_dev *m);

@@ -419,8 +419,6 @@ static int mock_check_small(struct mock_dev *m, struct mdv_rec *rec)
 
 		if (le64_to_cpu(meta->npages) != m->npages)
 			return -EINVAL;
-		/* Resource allocation: what precopy initial data hides. */
-		mock_latency(READ_ONCE(to_mock(mdv)->params.alloc_latency_ms));
 		m->load.phase = LOAD_IMAGE;
 		return 0;
 	}
@@ -446,16 +444,19 @@ static ssize_t mock_pages_in(struct mock_dev *m, struct mdv_rec *rec, u64 base,
 		u64 rel = rec->off - base;
 		u64 pg = rel >> PAGE_SHIFT;
 		size_t poff = rel & ~PAGE_MASK;
-		struct page *page = m->pages[idx ? idx[pg] : first + pg];
+		u64 i = idx ? idx[pg] : first + pg;
 		size_t n;
 
-		n = copy_page_from_iter(page, poff,
+		n = copy_page_from_iter(m->pages[i], poff,
 					min_t(u64, PAGE_SIZE - poff,
 					      iov_iter_count(from)), from);
 		if (!n)
 			return done ? done : -EFAULT;
 		rec->off += n;
 		done += n;
+		/* whole: its hash joins the digest the END record must match */
+		if (poff + n == PAGE_SIZE)
+			mock_page_changed(m, i);
 	}
 	return done;
 }
@@ -547,8 +548,15 @@ int mock_load_end(struct mdv_device *mdv, struct mdv_rec *rec)
 		return mock_check_small(m, rec);
 	case MDV_TAG_IMAGE:
 		m->load.next_page += m->load.n;
-		if (m->load.next_page == m->npages)
+		if (m->load.next_page == m->npages) {
+			/*
+			 * Resource allocation for the whole initial image,
+			 * known only now: what precopy initial data plus
+			 * switchover-ack keeps out of the downtime.
+			 */
+			mock_latency(READ_ONCE(m->params.alloc_latency_ms));
 			m->load.phase = LOAD_DIRTY;
+		}
 		return 0;
 	case MDV_TAG_DIRTY:
 		return 0;
@@ -564,7 +572,7 @@ int mock_load_finish(struct mdv_device *mdv)
 	if (m->load.phase != LOAD_DONE)
 		return -EINVAL;	/* truncated stream */
 	mutex_lock(&m->lock);
-	digest = mock_digest_locked(m);
+	digest = m->digest;
 	mutex_unlock(&m->lock);
 	if (digest != m->load.digest) {
 		dev_dbg(mdv_dev(mdv), "digest mismatch %llx != %llx\n",

@@ -216,6 +216,26 @@ TEST_F(bad, corrupt_page_caught_by_digest)
 	free(b);
 }
 
+/*
+ * Two whole pages of one IMAGE record trade places: every byte is a byte the
+ * source sent, only its position is wrong. The digest binds each page to
+ * its index, so this must fail as a changed page does.
+ */
+TEST_F(bad, moved_pages_caught_by_digest)
+{
+	size_t p0 = HEADER_REC + META_REC + HDR + sizeof(struct mdv_rec_image);
+	uint8_t *b = malloc(self->len);
+	int werr;
+
+	memcpy(b, self->stream, self->len);
+	memcpy(b + p0, self->stream + p0 + 4096, 4096);
+	memcpy(b + p0 + 4096, self->stream + p0, 4096);
+	ASSERT_NE(0, memcmp(b, self->stream, self->len));
+	EXPECT_EQ(-EINVAL, load(_metadata, self, b, self->len, &werr));
+	EXPECT_EQ(0, werr);
+	free(b);
+}
+
 TEST_F(bad, truncated)
 {
 	int werr;
