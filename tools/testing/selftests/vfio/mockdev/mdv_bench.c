@@ -488,6 +488,20 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 	       r->mem_kib, r->slab_kib);
 }
 
+/* "64M", "1G": a size as the summary line names it */
+static const char *size_name(unsigned int mb)
+{
+	static char names[MAX_SIZES][16];
+	static int next;
+	char *n = names[next++ % MAX_SIZES];
+
+	if (mb % 1024)
+		snprintf(n, sizeof(names[0]), "%uM", mb);
+	else
+		snprintf(n, sizeof(names[0]), "%uG", mb / 1024);
+	return n;
+}
+
 /*
  * make bench: mdv_bench [MB ...] (default 64 1024 4096). Needs a tmpfs at
  * $MDV_BENCH_TMPFS (default /tmp) with room for the largest size.
@@ -499,6 +513,7 @@ int main(int argc, char **argv)
 	const char *tmpdir = getenv("MDV_BENCH_TMPFS");
 	int nsizes = 0, i, k, ret;
 	struct vmig_dev src;
+	long peak;
 	uint8_t *buf;
 	double mc;
 
@@ -555,6 +570,30 @@ int main(int argc, char **argv)
 		       i + 1 < nsizes ? "," : "");
 	printf(" (MemAvailable drop; one record is %d KiB)\n",
 	       (int)(MDV_IMAGE_BYTES(MDV_IMAGE_PAGES, 4096) >> 10));
+
+	/*
+	 * The one line: at the middle size (1 GiB by default) and the
+	 * largest, against tmpfs; the freeze with a session and the
+	 * destination's finish at every size; the largest memory drop.
+	 */
+	lo = &res[nsizes > 1 ? nsizes - 2 : 0];
+	printf("bench: save %.2fx tmpfs-read, resume %.2fx tmpfs-write at %s",
+	       lo->save / lo->tmpfs_rd, lo->resume / lo->tmpfs_wr, size_name(lo->mb));
+	printf(" (%.2f/%.2f at %s); freeze arc", hi->save / hi->tmpfs_rd,
+	       hi->resume / hi->tmpfs_wr, size_name(hi->mb));
+	for (i = 0; i < nsizes; i++)
+		printf("%s%s", i ? "/" : " ", size_name(res[i].mb));
+	for (i = 0; i < nsizes; i++)
+		printf("%s%.0f", i ? "/" : " ", res[i].arc[1] * 1e6);
+	printf(" us; resume-finish");
+	for (i = 0; i < nsizes; i++)
+		printf("%s%s", i ? "/" : " ", size_name(res[i].mb));
+	for (i = 0; i < nsizes; i++)
+		printf("%s%.0f", i ? "/" : " ", res[i].arc[3] * 1e6);
+	for (i = 0, peak = 0; i < nsizes; i++)
+		if (res[i].mem_kib > peak)
+			peak = res[i].mem_kib;
+	printf(" us; peak extra memory %ld KiB\n", peak);
 
 	/* context at 1 MiB of state: every non-data arc, DMA logging reports */
 	ret = vmig_open(&src, bdfs[0], VMIG_MODE_CONTAINER);
