@@ -6,6 +6,8 @@
 #   LANES="stock full"  lanes to run (make check LANES=stock)
 #   SKIP_LINT=1         skip the lint step
 #   SKIP_PEER=1         skip the peer run (mtty) after the full lane
+#   CHECK_SERIAL=1      one guest at a time (by default the full lane runs
+#                       in the background while the other guests run)
 #   SKIP_QEMU=1         skip the real-client run (make check-qemu)
 #   PEER_TIMEOUT=360    seconds for the peer guest; after an mtty oops it
 #                       never powers off, so it is stopped 60 s after the
@@ -41,47 +43,69 @@ for lane in $LANES; do
 	kdir=$(lane_kdir "$lane")
 	# out-of-tree builds write next to the sources: one copy per lane
 	obj="$build/$lane/obj" payload="$build/$lane/payload"
-	rm -rf "$payload"
+	rm -rf "$payload" "$build/$lane/rc"
 	mkdir -p "$payload/tests"
 	cp "$(build_module "$kdir" "$obj")" "$payload/"
 	cp -r "$build"/tests/. "$payload/tests/"
 	cp "$here/guest-tests.sh" "$payload/run.sh"
 	cp "$here/conformance.sh" "$here/tap.sh" "$payload/"
+done
+# the peer boots the full lane's kernel and payload, in a directory of
+# its own: the guest writes its logs there
+peer=
+if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
+	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
+	peer=1
+	rm -rf "$build/peer"
+	mkdir -p "$build/peer"
+	cp -r "$build/full/payload" "$build/peer/"
+fi
 
-	log "lane $lane: booting"
+# run_lane LANE [bg]: boot it; its output in LANE/result.log (and on ours
+# unless bg), run-lane.sh's exit status in LANE/rc
+run_lane() {
+	local st
+	log "lane $1: booting${2:+ (in the background)}"
 	set +e
-	VM_APPEND="${VM_APPEND:-}${MDV_RUN:+ MDV_RUN=$MDV_RUN}" \
-		"$here/run-lane.sh" "$lane" "$payload" | tee "$build/$lane/result.log"
-	lrc=${PIPESTATUS[0]}
+	if [ -n "${2:-}" ]; then
+		VM_APPEND="${VM_APPEND:-}${MDV_RUN:+ MDV_RUN=$MDV_RUN}" \
+			"$here/run-lane.sh" "$1" "$build/$1/payload" >"$build/$1/result.log" 2>&1
+		st=$?
+	else
+		VM_APPEND="${VM_APPEND:-}${MDV_RUN:+ MDV_RUN=$MDV_RUN}" \
+			"$here/run-lane.sh" "$1" "$build/$1/payload" | tee "$build/$1/result.log"
+		st=${PIPESTATUS[0]}
+	fi
 	set -e
-	line=$(grep -E "^lane $lane: [0-9]+ passed" "$build/$lane/result.log" | tail -1)
-	if [ -z "$line" ]; then
-		line="lane $lane: 0 passed, 1 failed, 0 skipped"
-		lrc=1
-	fi
-	summary+=("$line")
-	read -r p f s < <("$here/tap.sh" numbers "$line")
-	if [ "$p" = 0 ]; then
-		echo "lane $lane: no test passed (every test skipped?)"
-		f=$((f + 1)) lrc=1
-		line="lane $lane: $p passed, $f failed, $s skipped"
-		summary[-1]=$line
-	fi
-	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-	[ "$lrc" = 0 ] || rc=1
+	echo "$st" >"$build/$1/rc"
+}
+
+# The full lane (KASAN, lockdep, kmemleak) takes most of make check's time,
+# mostly on one of its guest's CPUs: with other guests to boot (the other
+# lanes, the peer, the real client) it runs in the background meanwhile,
+# so the two host CPUs both work. CHECK_SERIAL=1: one guest at a time.
+bg=
+if [ -z "${CHECK_SERIAL:-}" ] && [[ " $LANES " == *" full "* ]] &&
+	{ [ "$LANES" != full ] || [ -n "$peer" ] ||
+		{ [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ]; }; }; then
+	run_lane full bg &
+	bg=$!
+fi
+for lane in $LANES; do
+	[ -n "$bg" ] && [ "$lane" = full ] && continue
+	run_lane "$lane"
 done
 
 # Peer: the conformance suite against the upstream mtty sample, in a boot
 # of its own of the full-lane kernel. Informative: its failures (and the
 # kernel reports the sample causes) are listed, never counted.
 peer_lines=()
-if [[ " $LANES " == *" full "* ]] && [ -z "${SKIP_PEER:-}" ] &&
-	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; }; then
+if [ -n "$peer" ]; then
 	log "peer: mtty conformance run"
 	set +e
 	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} VM_OOPS_GRACE=60 \
 		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
-		"$here/run-lane.sh" full "$build/full/payload" >"$build/peer.log" 2>&1
+		"$here/run-lane.sh" full "$build/peer/payload" >"$build/peer.log" 2>&1
 	set -e
 	grep -aE '^(conformance mtty|# conformance mtty failed)' "$build/peer.log" |
 		sed 's/^/  /' || true
@@ -112,6 +136,32 @@ if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ]; then
 	done
 	[ "$qrc" = 0 ] || rc=1
 fi
+
+if [ -n "$bg" ]; then
+	log "lane full: waiting for the background guest"
+	wait "$bg" || true
+	cat "$build/full/result.log"
+fi
+# each lane's verdict, in LANES order, then the real client's
+lane_summary=()
+for lane in $LANES; do
+	lrc=$(cat "$build/$lane/rc" 2>/dev/null || echo 1)
+	line=$(grep -aE "^lane $lane: [0-9]+ passed" "$build/$lane/result.log" 2>/dev/null | tail -1)
+	if [ -z "$line" ]; then
+		line="lane $lane: 0 passed, 1 failed, 0 skipped"
+		lrc=1
+	fi
+	read -r p f s < <("$here/tap.sh" numbers "$line")
+	if [ "$p" = 0 ]; then
+		echo "lane $lane: no test passed (every test skipped?)"
+		f=$((f + 1)) lrc=1
+		line="lane $lane: $p passed, $f failed, $s skipped"
+	fi
+	lane_summary+=("$line")
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	[ "$lrc" = 0 ] || rc=1
+done
+summary=("${lane_summary[@]}" "${summary[@]}")
 
 echo
 # figures the reliability and conformance tests print, as they printed them
