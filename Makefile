@@ -46,7 +46,7 @@ check-qemu:
 	bash tools/testing/qemu/check-qemu.sh
 
 bench:
-	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),10G) \
+	MDV_RUN=bench LANES="$(or $(LANES),stock full)" SKIP_LINT=1 VM_MEM=$(or $(VM_MEM),12G) \
 		bash $(VM)/check.sh
 
 conformance:

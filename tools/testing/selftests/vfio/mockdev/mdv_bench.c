@@ -399,7 +399,7 @@ static void bench_size(char bdfs[][VMIG_NAME_LEN], struct size_result *r,
 		tmpfs_rates(tmpdir, bytes, buf, &tw[run], &to[run], &tr[run]);
 	for (i = 0; i < 2; i++) {
 		if (mdvt_param_u32(bdfs[i], "state_size_mb", r->mb))
-			die("devlink param set state_size_mb", EIO);
+			die("state_size_mb (two states of it must fit in the guest)", EIO);
 		for (k = 0; k < (int)ARRAY_SIZE(zero); k++)
 			if (mdvt_param_u32(bdfs[i], zero[k], 0))
 				die("devlink param set", EIO);
