@@ -52,14 +52,17 @@ static inline void __iomem *mdv_bar_iomap(struct vfio_pci_core_device *vdev,
 }
 
 /*
- * vfio_device_ops: 7.x answers VFIO_DEVICE_GET_REGION_INFO in the vfio
- * core through .get_region_info_caps and fails the ioctl without it; 6.12
- * has no such op (vfio_pci_core_ioctl() answers it). The last line of an
+ * vfio_device_ops that 7.x calls unconditionally and 6.12 does not have:
+ * the vfio core answers VFIO_DEVICE_GET_REGION_INFO through
+ * .get_region_info_caps (the ioctl fails without it), and
+ * vfio_pci_core_match() calls .match_token_uuid (a NULL call without it,
+ * when the group's GET_DEVICE_FD looks the device up). The last line of an
  * ops table, without a comma after it.
  */
 #if MDV_KERNEL_7
 #define MDV_VFIO_PCI_OPS_7						\
-	.get_region_info_caps = vfio_pci_ioctl_get_region_info,
+	.get_region_info_caps = vfio_pci_ioctl_get_region_info,		\
+	.match_token_uuid = vfio_pci_core_match_token_uuid,
 #else
 #define MDV_VFIO_PCI_OPS_7
 #endif
