@@ -87,9 +87,13 @@ case "$DEB_SERIES" in
 	ln -s usr/lib "$tmp/root/lib"
 	mkdir -p "$tmp/root/boot"
 	ln -s "../usr/lib/modules/$krel/vmlinuz.unsigned" "$tmp/root/boot/vmlinuz-$krel"
-	# no modules.order in the package; depmod wants one
-	(cd "$tmp/root/usr/lib/modules/$krel" && find kernel -name '*.ko*' | LC_ALL=C sort) \
-		>"$tmp/root/usr/lib/modules/$krel/modules.order"
+	# no modules.order and no modules.builtin* in the packages; depmod
+	# wants them (empty: mkinitramfs.sh fails if a module it needs is
+	# not in kernel/)
+	m="$tmp/root/usr/lib/modules/$krel"
+	(cd "$m" && find kernel -name '*.ko*' | LC_ALL=C sort) >"$m/modules.order"
+	: >"$m/modules.builtin"
+	: >"$m/modules.builtin.modinfo"
 	;;
 esac
 rm -rf "$tmp/debs"
