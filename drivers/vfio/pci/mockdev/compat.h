@@ -14,6 +14,7 @@
 #define MDV_COMPAT_H
 
 #include <linux/err.h>
+#include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -104,6 +105,50 @@ static int fn##_shim(struct devlink *devlink, u32 id,			\
 		     struct netlink_ext_ack *extack)			\
 {									\
 	return fn(devlink, id, &val, extack);				\
+}
+#endif
+
+/*
+ * PRECOPY_INFOv2 (7.x): the vfio core takes the user's opt-in
+ * (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, a SET) and keeps it in
+ * vdev->precopy_info_v2 until the device is opened again; only then may
+ * VFIO_MIG_GET_PRECOPY_INFO report VFIO_PRECOPY_INFO_REINIT. Keyed on the
+ * uAPI flag. 6.12 has neither: no user can opt in, and the checks
+ * vfio_check_precopy_ioctl() makes are spelled out.
+ */
+#ifdef VFIO_PRECOPY_INFO_REINIT
+#define MDV_PRECOPY_INFO_REINIT	VFIO_PRECOPY_INFO_REINIT
+
+static inline bool mdv_precopy_info_v2(struct vfio_device *vdev)
+{
+	return READ_ONCE(vdev->precopy_info_v2);
+}
+
+static inline int mdv_check_precopy_ioctl(struct vfio_device *vdev,
+					  unsigned int cmd, unsigned long arg,
+					  struct vfio_precopy_info *info)
+{
+	return vfio_check_precopy_ioctl(vdev, cmd, arg, info);
+}
+#else
+#define MDV_PRECOPY_INFO_REINIT	0
+
+static inline bool mdv_precopy_info_v2(struct vfio_device *vdev)
+{
+	return false;
+}
+
+static inline int mdv_check_precopy_ioctl(struct vfio_device *vdev,
+					  unsigned int cmd, unsigned long arg,
+					  struct vfio_precopy_info *info)
+{
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	if (copy_from_user(info, (void __user *)arg, minsz))
+		return -EFAULT;
+	return info->argsz < minsz ? -EINVAL : 0;
 }
 #endif
 
