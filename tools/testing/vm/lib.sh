@@ -26,8 +26,8 @@ kernel_series() {
 	7.3) DEB_KVER=$DEB73_KVER DEB_KABI=$DEB73_KABI ;;
 	*) die "unknown kernel series $1 (6.12 or 7.3)" ;;
 	esac
-	DEB_SERIES=$1
-	DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
+	# shellcheck disable=SC2034 # for the scripts that source this
+	DEB_SERIES=$1 DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
 }
 kernel_series 6.12
 
@@ -56,6 +56,7 @@ uapi_headers() {
 # in_buildroot ROOT CMD...: run CMD chrooted into the build root ROOT, with
 # a /proc of its own (objtool reads it) in a private mount namespace
 in_buildroot() {
+	# shellcheck disable=SC2016 # the inner sh expands them
 	unshare --mount --fork sh -c 'mount -t proc proc "$1/proc" && exec chroot "$@"' \
 		sh "$@"
 }
