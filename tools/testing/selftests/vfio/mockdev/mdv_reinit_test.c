@@ -3,7 +3,7 @@
  * PRECOPY_INFOv2 and REINIT (Linux 7.x): a device reconfigured during
  * PRE_COPY (debugfs mock/reconfigure) restarts its initial data: a new META
  * record and the whole image again. A user who opted in to
- * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 sees VFIO_PRECOPY_INFO_REINIT once,
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 sees VMIG_PRECOPY_INFO_REINIT once,
  * with the exact new initial_bytes (what is left of the record being read,
  * then META and every IMAGE record) and dirty_bytes restarted from zero.
  * Without the opt-in (and on 6.12, which has no opt-in), flags stays zero
@@ -24,14 +24,6 @@
 #include "vfio_mig.h"
 #include "mdvt.h"
 
-/* Linux 7.0 uAPI; the tests build against older headers too */
-#ifndef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
-#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 12
-#endif
-#ifndef VFIO_PRECOPY_INFO_REINIT
-#define VFIO_PRECOPY_INFO_REINIT (1 << 0)
-#endif
-
 #define S(x) VFIO_DEVICE_STATE_##x
 #define PG 4096
 #define NPAGES 512			/* state_size_mb=2: two IMAGE records */
@@ -40,7 +32,6 @@
 #define REINIT_BYTES (MDV_META_BYTES + NPAGES / MDV_IMAGE_PAGES * IMAGE_REC)
 /* where the first IMAGE record ends on the stream */
 #define IMAGE0_END (MDV_HEADER_BYTES + MDV_META_BYTES + IMAGE_REC)
-#define NO_V2 "kernel has no PRECOPY_INFOv2 (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, Linux 7.0)"
 
 FIXTURE(reinit) {
 	char bdf[2][VMIG_NAME_LEN];
@@ -80,21 +71,10 @@ FIXTURE_TEARDOWN(reinit)
 	free(self->buf);
 }
 
-/* VFIO_DEVICE_FEATURE on the device with @flags and no payload: -errno */
-static int feature(struct vmig_dev *d, uint32_t flags)
-{
-	struct vfio_device_feature f = {
-		.argsz = sizeof(f),
-		.flags = flags | VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
-	};
-
-	return ioctl(d->fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
-}
-
 /* opt in; false if this kernel cannot (6.12: the core does not know it) */
 static bool opt_in(struct __test_metadata *_metadata, struct vmig_dev *d)
 {
-	int ret = feature(d, VFIO_DEVICE_FEATURE_SET);
+	int ret = vmig_precopy_v2(d, VFIO_DEVICE_FEATURE_SET);
 
 	if (ret == -ENOTTY)
 		return false;
@@ -147,29 +127,28 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(reinit) *self
 	EXPECT_EQ(mdvt_digest(self->bdf[0]), mdvt_digest(self->bdf[1]));
 }
 
-static void reconfigure(struct __test_metadata *_metadata, const char *bdf)
+static void trigger_reinit(struct __test_metadata *_metadata, const char *bdf)
 {
 	ASSERT_EQ(0, mdvt_dbg_write(bdf, "mock/reconfigure", "1"));
 }
 
 TEST_F(reinit, reinit_opt_in_is_a_set_only_feature)
 {
-	if (feature(&self->src, VFIO_DEVICE_FEATURE_PROBE |
-			       VFIO_DEVICE_FEATURE_SET) == -ENOTTY)
-		SKIP(return, NO_V2);
-	EXPECT_EQ(0, feature(&self->src, VFIO_DEVICE_FEATURE_PROBE |
-				     VFIO_DEVICE_FEATURE_SET));
-	EXPECT_EQ(-EINVAL, feature(&self->src, VFIO_DEVICE_FEATURE_PROBE |
-					   VFIO_DEVICE_FEATURE_GET));
-	EXPECT_EQ(-EINVAL, feature(&self->src, VFIO_DEVICE_FEATURE_GET));
-	EXPECT_EQ(0, feature(&self->src, VFIO_DEVICE_FEATURE_SET));
+	const uint32_t probe = VFIO_DEVICE_FEATURE_PROBE;
+
+	if (vmig_precopy_v2(&self->src, probe | VFIO_DEVICE_FEATURE_SET) == -ENOTTY)
+		SKIP(return, VMIG_NO_PRECOPY_V2);
+	EXPECT_EQ(0, vmig_precopy_v2(&self->src, probe | VFIO_DEVICE_FEATURE_SET));
+	EXPECT_EQ(-EINVAL, vmig_precopy_v2(&self->src, probe | VFIO_DEVICE_FEATURE_GET));
+	EXPECT_EQ(-EINVAL, vmig_precopy_v2(&self->src, VFIO_DEVICE_FEATURE_GET));
+	EXPECT_EQ(0, vmig_precopy_v2(&self->src, VFIO_DEVICE_FEATURE_SET));
 
 	/* a device without PRE_COPY has nothing to opt in to */
 	vmig_close(&self->dst);
 	self->dst.fd = -1;
 	ASSERT_EQ(0, mdvt_param(self->bdf[1], "precopy", "false"));
 	ASSERT_EQ(0, vmig_open(&self->dst, self->bdf[1], VMIG_MODE_CONTAINER));
-	EXPECT_EQ(-EINVAL, feature(&self->dst, VFIO_DEVICE_FEATURE_SET));
+	EXPECT_EQ(-EINVAL, vmig_precopy_v2(&self->dst, VFIO_DEVICE_FEATURE_SET));
 }
 
 TEST_F(reinit, reinit_flags_stay_zero_without_a_reconfiguration)
@@ -178,7 +157,7 @@ TEST_F(reinit, reinit_flags_stay_zero_without_a_reconfiguration)
 	int sfd, dfd;
 
 	if (!opt_in(_metadata, &self->src))
-		SKIP(return, NO_V2);
+		SKIP(return, VMIG_NO_PRECOPY_V2);
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	i = precopy(_metadata, sfd);
@@ -206,14 +185,14 @@ TEST_F(reinit, reinit_reports_exact_new_initial_bytes_once)
 	int sfd, dfd;
 
 	if (!opt_in(_metadata, &self->src))
-		SKIP(return, NO_V2);
+		SKIP(return, VMIG_NO_PRECOPY_V2);
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	move(_metadata, self, sfd, dfd, pos);
-	reconfigure(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
 
 	i = precopy(_metadata, sfd);
-	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, i.flags);
+	EXPECT_EQ(VMIG_PRECOPY_INFO_REINIT, i.flags);
 	EXPECT_EQ(IMAGE0_END - pos + REINIT_BYTES, i.initial);
 	EXPECT_EQ(0, i.dirty);
 	/* reported once; the bytes stay */
@@ -248,23 +227,23 @@ TEST_F(reinit, reinit_restarts_dirty_bytes_from_zero)
 	int sfd, dfd;
 
 	if (!opt_in(_metadata, &self->src))
-		SKIP(return, NO_V2);
+		SKIP(return, VMIG_NO_PRECOPY_V2);
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	move(_metadata, self, sfd, dfd, IMAGE0_END + IMAGE_REC);
 	ASSERT_EQ(0, mdvt_dbg_write(self->bdf[0], "mock/dirty_now", "20"));
 	i = precopy(_metadata, sfd);
 	ASSERT_LT(0, i.dirty);
-	reconfigure(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
 	i = precopy(_metadata, sfd);
-	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, i.flags);
+	EXPECT_EQ(VMIG_PRECOPY_INFO_REINIT, i.flags);
 	EXPECT_EQ(REINIT_BYTES, i.initial);
 	EXPECT_EQ(0, i.dirty);
 	/* twice before a query: one REINIT, the same bytes */
-	reconfigure(_metadata, self->bdf[0]);
-	reconfigure(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
 	i = precopy(_metadata, sfd);
-	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, i.flags);
+	EXPECT_EQ(VMIG_PRECOPY_INFO_REINIT, i.flags);
 	EXPECT_EQ(REINIT_BYTES, i.initial);
 	EXPECT_EQ(0, i.dirty);
 	finish(_metadata, self, sfd, dfd);
@@ -283,7 +262,7 @@ TEST_F(reinit, reinit_without_opt_in_reports_new_data_as_dirty)
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
 	move(_metadata, self, sfd, dfd, pos);
-	reconfigure(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
 	i = precopy(_metadata, sfd);
 	EXPECT_EQ(0, i.flags);
 	EXPECT_EQ(0, i.initial);
@@ -303,13 +282,13 @@ TEST_F(reinit, reinit_opt_in_ends_with_the_open)
 	int sfd, dfd;
 
 	if (!opt_in(_metadata, &self->src))
-		SKIP(return, NO_V2);
+		SKIP(return, VMIG_NO_PRECOPY_V2);
 	vmig_close(&self->src);
 	self->src.fd = -1;
 	ASSERT_EQ(0, vmig_open(&self->src, self->bdf[0], VMIG_MODE_CONTAINER));
 	ASSERT_EQ(0, vmig_set_state(&self->src, S(PRE_COPY), &sfd));
 	ASSERT_EQ(0, vmig_set_state(&self->dst, S(RESUMING), &dfd));
-	reconfigure(_metadata, self->bdf[0]);
+	trigger_reinit(_metadata, self->bdf[0]);
 	i = precopy(_metadata, sfd);
 	EXPECT_EQ(0, i.flags);
 	EXPECT_EQ(0, i.initial);
