@@ -31,7 +31,7 @@
 #   make clean
 VM := tools/testing/vm
 include $(VM)/versions.mk
-export DEB_KVER DEB_KABI
+export DEB_KVER DEB_KABI DEB73_KVER DEB73_KABI
 
 .PHONY: demo conformance check check-qemu bench mutants lint deps module kernel clean dkms-install
 

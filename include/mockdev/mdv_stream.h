@@ -32,7 +32,11 @@
  *   END         digest of the final state; only once the device is stopped
  *
  * HEADER, META and IMAGE are the PRE_COPY "initial bytes"; DIRTY records are
- * the "dirty bytes". All integers are little endian.
+ * the "dirty bytes". A device reconfigured during PRE_COPY (debugfs
+ * mock/reconfigure) restarts its initial data after the record in flight:
+ * META again, then IMAGE records from page 0 (the destination starts its
+ * image over), and DIRTY records relative to that. All integers are little
+ * endian.
  */
 #ifndef MOCKDEV_MDV_STREAM_H
 #define MOCKDEV_MDV_STREAM_H

@@ -5,17 +5,40 @@
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# The guest kernel is pinned in versions.mk, which the Makefile includes;
-# the environment (make exports both) overrides it.
+# The guest kernels are pinned in versions.mk, which the Makefile includes;
+# the environment (make exports them) overrides it. DEB_KVER/DEB_KABI are
+# the 6.12 pin until kernel_series points them at another series.
 vm_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${DEB_KVER:=$(sed -n 's/^DEB_KVER *?= *//p' "$vm_lib_dir/versions.mk")}"
-: "${DEB_KABI:=$(sed -n 's/^DEB_KABI *?= *//p' "$vm_lib_dir/versions.mk")}"
-if [ -z "$DEB_KVER" ] || [ -z "$DEB_KABI" ]; then
-	die "no DEB_KVER/DEB_KABI in $vm_lib_dir/versions.mk"
+vm_pin() { sed -n "s/^$1 *?= *//p" "$vm_lib_dir/versions.mk"; }
+: "${DEB_KVER:=$(vm_pin DEB_KVER)}" "${DEB_KABI:=$(vm_pin DEB_KABI)}"
+: "${DEB73_KVER:=$(vm_pin DEB73_KVER)}" "${DEB73_KABI:=$(vm_pin DEB73_KABI)}"
+if [ -z "$DEB_KVER" ] || [ -z "$DEB_KABI" ] || [ -z "$DEB73_KVER" ] || [ -z "$DEB73_KABI" ]; then
+	die "no DEB_KVER/DEB_KABI/DEB73_KVER/DEB73_KABI in $vm_lib_dir/versions.mk"
 fi
+vm_k612=("$DEB_KVER" "$DEB_KABI")
 : "${MOCKDEV_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/mockdev-vfio-pci}"
-# shellcheck disable=SC2034 # for fetch-kernel.sh
-DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
+
+# kernel_series 6.12|7.3: point DEB_KVER, DEB_KABI and DEB_CACHE at the
+# Debian packages of that series (DEB_SERIES says which).
+kernel_series() {
+	case "$1" in
+	6.12) DEB_KVER=${vm_k612[0]} DEB_KABI=${vm_k612[1]} ;;
+	7.3) DEB_KVER=$DEB73_KVER DEB_KABI=$DEB73_KABI ;;
+	*) die "unknown kernel series $1 (6.12 or 7.3)" ;;
+	esac
+	# shellcheck disable=SC2034 # for the scripts that source this
+	DEB_SERIES=$1 DEB_CACHE="$MOCKDEV_CACHE/deb-$DEB_KVER"
+}
+kernel_series 6.12
+
+# The kernel series lane $1 boots.
+lane_series() {
+	case "$1" in
+	stock | full) echo 6.12 ;;
+	stock-7.3) echo 7.3 ;;
+	*) die "unknown lane $1" ;;
+	esac
+}
 mkdir -p "$MOCKDEV_CACHE"
 
 # The 6.12 uAPI headers for userspace (bookworm's linux-libc-dev is 6.1),
@@ -30,6 +53,33 @@ uapi_headers() {
 	echo "$hdr"
 }
 
+# in_buildroot ROOT CMD...: run CMD chrooted into the build root ROOT, with
+# a /proc of its own (objtool reads it) in a private mount namespace
+in_buildroot() {
+	# shellcheck disable=SC2016 # the inner sh expands them
+	unshare --mount --fork sh -c 'mount -t proc proc "$1/proc" && exec chroot "$@"' \
+		sh "$@"
+}
+
+# kmake KDIR MDIR ARGS...: make -C KDIR M=MDIR ARGS. A KDIR inside a
+# build root (mkbuildroot.sh: a kernel built with a newer gcc than the
+# host's) builds there, in a chroot with /proc: MDIR is copied in and back.
+kmake() {
+	local kdir=$1 mdir=$2 r w rc=0
+	shift 2
+	r=${kdir%%/usr/src/*}
+	if [ "$r" = "$kdir" ] || [ ! -e "$r/.mdv-buildroot" ]; then
+		make -C "$kdir" M="$mdir" "$@"
+		return
+	fi
+	w=$(mktemp -d "$r/tmp/mdv-build.XXXXXX")
+	cp -a "$mdir/." "$w/"
+	in_buildroot "$r" make -C "${kdir#"$r"}" M="${w#"$r"}" "$@" || rc=$?
+	cp -a "$w/." "$mdir/"
+	rm -rf "$w"
+	return "$rc"
+}
+
 # Build the driver against the kernel tree $1 in the directory $2, which
 # gets a copy of the sources (an out-of-tree build writes next to them);
 # prints the path of the module.
@@ -39,15 +89,17 @@ build_module() {
 	rm -rf "$2"
 	mkdir -p "$2"
 	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$2/"
-	make -s -C "$1" M="$2" modules >&2
+	kmake "$1" "$2" -s modules >&2
 	echo "$2/drivers/vfio/pci/mockdev/mockdev-vfio-pci.ko"
 }
 
 # The kernel tree a module for lane $1 builds against: Debian's headers
-# (stock) or our built kernel (full, built if not cached); prints its path.
+# (stock; stock-7.3 in the gcc-14 build root), or our built kernel (full,
+# built if not cached); prints its path.
 lane_kdir() {
 	case "$1" in
-	stock) echo "$("$vm_lib_dir/fetch-kernel.sh")/root/usr/src/linux-headers-$DEB_KABI-amd64" ;;
+	stock) echo "$("$vm_lib_dir/fetch-kernel.sh" 6.12)/root/usr/src/linux-headers-${vm_k612[1]}-amd64" ;;
+	stock-7.3) "$vm_lib_dir/mkbuildroot.sh" 7.3 ;;
 	full) "$vm_lib_dir/build-full-kernel.sh" ;;
 	*) die "unknown lane $1" ;;
 	esac

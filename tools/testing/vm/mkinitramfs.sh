@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build (or reuse) the initramfs for one VM lane and print its path.
 #
-#   mkinitramfs.sh stock [DEB_CACHE]   Debian's kernel: the modules the tests
+#   mkinitramfs.sh stock|stock-7.3 [DEB_CACHE]
+#                                      Debian's kernel: the modules the tests
 #                                      need and their dependencies (modprobe
 #                                      --show-depends) are decompressed into
 #                                      the image and loaded by /init in that
-#                                      order.
+#                                      order (.ko, .ko.xz, .ko.zst, .ko.gz).
 #   mkinitramfs.sh full  [BUILD_DIR]   our own kernel (everything needed is
 #                                      built in); every module of the build is
 #                                      copied in, /init loads those of the list
@@ -32,9 +33,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 lane=${1:-}
 case "$lane" in
-stock) kdir=${2:-$("$here/fetch-kernel.sh")} ;;
+stock | stock-7.3)
+	kernel_series "$(lane_series "$lane")"
+	kdir=${2:-$("$here/fetch-kernel.sh" "$DEB_SERIES")}
+	;;
 full) kdir=${2:-$("$here/build-full-kernel.sh")} ;;
-*) die "usage: $0 stock|full [KERNEL_TREE]" ;;
+*) die "usage: $0 stock|stock-7.3|full [KERNEL_TREE]" ;;
 esac
 kdir=$(cd "$kdir" && pwd)
 
@@ -55,7 +59,7 @@ file -L "$busybox" 2>/dev/null | grep -q 'dynamically linked' &&
 	die "$busybox is dynamically linked; install busybox-static"
 
 case "$lane" in
-stock)
+stock | stock-7.3)
 	krel="$DEB_KABI-amd64"
 	mdir="$kdir/root/lib/modules/$krel"
 	[ -d "$mdir/kernel" ] || die "no modules in $mdir"
@@ -154,7 +158,7 @@ cp "$here/guest-lib.sh" "$root/usr/lib/mockdev/guest-lib.sh"
 mroot="$root/lib/modules/$krel"
 mkdir -p "$mroot" "$work/modprobe.d"
 case "$lane" in
-stock)
+stock | stock-7.3)
 	tree="$work/tree"
 	mkdir -p "$tree/lib/modules/$krel"
 	ln -s "$mdir/kernel" "$tree/lib/modules/$krel/kernel"
@@ -208,7 +212,7 @@ for m in $want_optional; do
 done
 
 case "$lane" in
-stock)
+stock | stock-7.3)
 	for f in "${order[@]}"; do
 		mkdir -p "$mroot/${f%/*}"
 		case "$f" in
@@ -246,8 +250,8 @@ log "$lane initramfs: $(wc -l <"$mroot/mockdev-load-order") modules to load"
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$work/initramfs.cpio"
 mv "$work/initramfs.cpio" "$out"
-# drop this lane's older images
-for old in "$MOCKDEV_CACHE"/initramfs-"$lane"-*.cpio; do
+# drop this lane's older images (not stock-7.3's when the lane is stock)
+for old in "$MOCKDEV_CACHE"/initramfs-"$lane"-????????????????.cpio; do
 	[ "$old" = "$out" ] || rm -f "$old"
 done
 log "$lane initramfs: $out ($(du -h "$out" | cut -f1))"

@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot one test lane in QEMU, run PAYLOAD_DIR/run.sh in the guest, judge it.
 #
-#   run-lane.sh stock|full PAYLOAD_DIR
+#   run-lane.sh stock|stock-7.3|full PAYLOAD_DIR
 #
-# stock: Debian's 6.12 kernel (fetch-kernel.sh) + the modules the tests need.
-# full:  our debug kernel (build-full-kernel.sh: KASAN, kmemleak, lockdep).
+# stock:     Debian's 6.12 kernel (fetch-kernel.sh) + the modules the tests
+#            need.
+# stock-7.3: Debian's 7.3 kernel (trixie-backports, fetch-kernel.sh 7.3),
+#            likewise.
+# full:      our debug 6.12 kernel (build-full-kernel.sh: KASAN, kmemleak,
+#            lockdep).
 #
 # PAYLOAD_DIR is shared read-write with the guest over 9p and mounted at
 # /payload; the guest runs `bash ./run.sh` there (see guest-init.sh for the
@@ -55,10 +59,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-usage() { echo "usage: $0 stock|full PAYLOAD_DIR" >&2; exit 2; }
+usage() { echo "usage: $0 stock|stock-7.3|full PAYLOAD_DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 lane=$1
-case "$lane" in stock | full) ;; *) usage ;; esac
+case "$lane" in stock | stock-7.3 | full) ;; *) usage ;; esac
+kernel_series "$(lane_series "$lane")"
 # LANE_LABEL names the run in messages (a peer run boots a lane's kernel)
 label=${LANE_LABEL:-$lane}
 [ -d "$2" ] || die "payload dir $2 does not exist"
@@ -66,8 +71,8 @@ payload=$(cd "$2" && pwd)
 [ -f "$payload/run.sh" ] || log "warning: $payload/run.sh missing"
 
 case "$lane" in
-stock)
-	kdir=$("$here/fetch-kernel.sh")
+stock | stock-7.3)
+	kdir=$("$here/fetch-kernel.sh" "$DEB_SERIES")
 	kernel="$kdir/root/boot/vmlinuz-$DEB_KABI-amd64"
 	;;
 full)

@@ -63,6 +63,10 @@ struct mdv_rec {
  * @final: bytes produced only after the device stops (END record)
  * @ready: save_next() would hand out a record now, without -EAGAIN or
  *	-ENOMSG (poll() reports the FD readable)
+ * @reinit: times the session's initial data restarted (a reconfiguration
+ *	during PRE_COPY: @initial counts the new initial data, @dirty
+ *	restarted from zero); the uAPI side reports VFIO_PRECOPY_INFO_REINIT
+ *	when it changed
  *
  * Records already handed out by save_next() are not included: the uAPI side
  * adds the unread part of the current record itself.
@@ -72,6 +76,7 @@ struct mdv_pending {
 	u64 dirty;
 	u64 final;
 	bool ready;
+	u32 reinit;
 };
 
 /**

@@ -11,6 +11,7 @@
  */
 #include <net/devlink.h>
 
+#include "compat.h"
 #include "mockdev.h"
 
 enum mdv_param_id {
@@ -46,7 +47,8 @@ static bool *mdv_param_bool(struct mdv_features *f, u32 id)
 }
 
 static int mdv_param_get(struct devlink *devlink, u32 id,
-			 struct devlink_param_gset_ctx *ctx)
+			 struct devlink_param_gset_ctx *ctx,
+			 struct netlink_ext_ack *extack)
 {
 	struct mdv_device *mdv = mdv_from_devlink(devlink);
 	bool *b = mdv_param_bool(&mdv->features, id);
@@ -93,7 +95,9 @@ static int mdv_param_set(struct devlink *devlink, u32 id,
 #define MDV_PARAM(_id, _name, _type, _validate)				\
 	DEVLINK_PARAM_DRIVER(_id, _name, DEVLINK_PARAM_TYPE_##_type,	\
 			     BIT(DEVLINK_PARAM_CMODE_RUNTIME),		\
-			     mdv_param_get, mdv_param_set, _validate)
+			     mdv_param_get_shim, mdv_param_set, _validate)
+
+DEFINE_MDV_DEVLINK_GET(mdv_param_get)
 
 static const struct devlink_param mdv_devlink_params[] = {
 	MDV_PARAM(MDV_PARAM_P2P, "p2p", BOOL, NULL),

@@ -25,6 +25,7 @@
 #include <linux/vfio.h>
 #include <mockdev/mdv_stream.h>
 
+#include "compat.h"
 #include "mockdev.h"
 #include "lm.h"
 
@@ -46,6 +47,7 @@
  * @disabled: session over (state left, reset, close): -ENODEV from now on
  * @precopy: saving: the device is in PRE_COPY or PRE_COPY_P2P
  * @eof: saving: the final record has been read completely
+ * @reinit: saving: the backend's mdv_pending.reinit last reported
  * @error: resuming: the stream was rejected; sticky
  * @in_rec: @rec is a record being read or written
  * @skip: resuming: @rec is an unknown optional record being skipped
@@ -64,6 +66,7 @@ struct mdv_migf {
 	bool disabled;
 	bool precopy;
 	bool eof;
+	u32 reinit;
 	int error;
 	bool in_rec;
 	bool skip;
@@ -262,39 +265,63 @@ static __poll_t mdv_save_poll(struct file *filp, poll_table *wait)
 	return mask;
 }
 
-static long mdv_precopy_info(struct mdv_migf *migf, unsigned long arg)
+/*
+ * PRE_COPY accounting, exact. When the device restarted its initial data
+ * (a reconfiguration, mdv_pending.reinit), a user who opted in to
+ * PRECOPY_INFOv2 gets VFIO_PRECOPY_INFO_REINIT once, with initial_bytes
+ * the new initial data plus what is left of the record being read (which
+ * comes before it), and dirty_bytes restarted from zero. Without the
+ * opt-in, flags stays zero and initial_bytes never grows again: from the
+ * first restart on, everything left is reported as dirty_bytes (the bytes
+ * and the stream are the same either way).
+ */
+static long mdv_precopy_info(struct mdv_migf *migf, unsigned int cmd,
+			     unsigned long arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
-	struct vfio_precopy_info info;
+	struct vfio_precopy_info info = {};
 	struct mdv_pending p = {};
-	int ret = 0;
-
-	if (copy_from_user(&info, (void __user *)arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
+	bool v2 = false, reinit = false;
+	int ret;
 
 	/*
 	 * Only migf->lock: the FSM changes @precopy under it, and a session
-	 * that is not disabled has a device behind it.
+	 * that is not disabled has a device behind it (the user copy may
+	 * fault under migf->lock, as read() does).
 	 */
 	mutex_lock(&migf->lock);
 	if (mdv_migf_dead(migf) || !migf->precopy) {
 		ret = -EINVAL;	/* not in PRE_COPY or PRE_COPY_P2P */
-	} else {
-		migf->mdv->ops->save_pending(migf->mdv, &p);
-		if (migf->in_rec && migf->rec.class == MDV_CLASS_INITIAL)
-			p.initial += mdv_rec_unread(migf);
-		else if (migf->in_rec && migf->rec.class == MDV_CLASS_DIRTY)
-			p.dirty += mdv_rec_unread(migf);
+		goto out;
 	}
+	ret = mdv_check_precopy_ioctl(&migf->mdv->core.vdev, cmd, arg, &info);
+	if (ret)
+		goto out;
+	v2 = mdv_precopy_info_v2(&migf->mdv->core.vdev);
+	migf->mdv->ops->save_pending(migf->mdv, &p);
+	if (p.reinit != migf->reinit) {
+		migf->reinit = p.reinit;
+		reinit = true;
+		/* the rest of this record comes before the new initial data */
+		if (migf->in_rec && migf->rec.class == MDV_CLASS_DIRTY)
+			migf->rec.class = MDV_CLASS_INITIAL;
+	}
+	if (migf->in_rec && migf->rec.class == MDV_CLASS_INITIAL)
+		p.initial += mdv_rec_unread(migf);
+	else if (migf->in_rec && migf->rec.class == MDV_CLASS_DIRTY)
+		p.dirty += mdv_rec_unread(migf);
+	if (p.reinit && !v2) {
+		p.dirty += p.initial;
+		p.initial = 0;
+	}
+out:
 	mutex_unlock(&migf->lock);
 	if (ret)
 		return ret;
 
 	trace_mdv_precopy_info(migf->name, p.initial, p.dirty);
-	/* Never echo user input back: flags is output-only and zero. */
-	info.flags = 0;
+	/* Never echo user input back: flags is output only. */
+	info.flags = reinit && v2 ? MDV_PRECOPY_INFO_REINIT : 0;
 	info.initial_bytes = p.initial;
 	info.dirty_bytes = p.dirty;
 	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
@@ -305,7 +332,7 @@ static long mdv_save_ioctl(struct file *filp, unsigned int cmd,
 {
 	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
 		return -ENOTTY;
-	return mdv_precopy_info(filp->private_data, arg);
+	return mdv_precopy_info(filp->private_data, cmd, arg);
 }
 
 static const struct file_operations mdv_save_fops = {

@@ -152,6 +152,7 @@ struct mock_dev {
 		u64 start_size;		/* stream size at session start */
 		u64 t0;			/* session start, ns (save_rate_mb) */
 		u64 taken;		/* bytes handed out as records */
+		u32 reinit;		/* initial data restarts (reconfigure) */
 		u64 digest;
 		u64 idx[MDV_DIRTY_PAGES];
 	} save;
@@ -199,6 +200,7 @@ int mock_save_next(struct mdv_device *mdv, struct mdv_rec *rec);
 ssize_t mock_save_copy(struct mdv_device *mdv, struct mdv_rec *rec,
 		       struct iov_iter *to);
 void mock_save_pending(struct mdv_device *mdv, struct mdv_pending *p);
+int mock_save_reinit(struct mock_dev *m);
 void mock_save_stop(struct mdv_device *mdv);
 int mock_load_start(struct mdv_device *mdv);
 int mock_load_begin(struct mdv_device *mdv, struct mdv_rec *rec);

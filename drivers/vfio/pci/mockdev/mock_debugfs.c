@@ -2,7 +2,7 @@
 /*
  * The mock's debugfs files, in /sys/kernel/debug/mockdev-vfio-pci/<BDF>/:
  * digest and params, and mock/ (npages, dirtied, running, dirty_now,
- * dma_write, dma_mode, dma_writes, dma_simulate). The formats are
+ * reconfigure, dma_write, dma_mode, dma_writes, dma_simulate). The formats are
  * documented in Documentation/mockdev-vfio-pci.rst.
  */
 #include <linux/debugfs.h>
@@ -61,6 +61,16 @@ static int mock_dirty_now_set(void *data, u64 val)
 	return ret;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(mock_dirty_now_fops, NULL, mock_dirty_now_set,
+			 "%llu\n");
+
+/* writing 1 reconfigures the device: a PRE_COPY session restarts its initial data */
+static int mock_reconfigure_set(void *data, u64 val)
+{
+	if (val != 1)
+		return -EINVAL;
+	return mock_save_reinit(data);
+}
+DEFINE_DEBUGFS_ATTRIBUTE(mock_reconfigure_fops, NULL, mock_reconfigure_set,
 			 "%llu\n");
 
 /* "IOVA LEN": the device writes LEN bytes at IOVA, in edu-sized pieces */
@@ -129,6 +139,8 @@ void mock_debugfs(struct mdv_device *mdv, struct dentry *dir)
 	debugfs_create_bool("running", 0444, dir, &m->running);
 	debugfs_create_file_unsafe("dirty_now", 0200, dir, m,
 				   &mock_dirty_now_fops);
+	debugfs_create_file_unsafe("reconfigure", 0200, dir, m,
+				   &mock_reconfigure_fops);
 	debugfs_create_file("dma_write", 0200, dir, m, &mock_dma_write_fops);
 	debugfs_create_file("dma_mode", 0444, dir, m, &mock_dma_mode_fops);
 	debugfs_create_u64("dma_writes", 0444, dir, &m->dma.writes);

@@ -9,6 +9,7 @@
 #include <linux/io.h>
 #include <linux/pci.h>
 
+#include "compat.h"
 #include "mock.h"
 
 /*
@@ -193,10 +194,9 @@ void mock_dma_open(struct mock_dev *m, bool open)
 	m->dma.open = open;
 	m->dma.bar = NULL;
 	m->dma.edu = false;
-	if (open && mock_is_edu(mdv) && !READ_ONCE(m->dma.simulate) &&
-	    !vfio_pci_core_setup_barmap(&mdv->core, 0)) {
-		m->dma.bar = mdv->core.barmap[0];
-		m->dma.edu = true;
+	if (open && mock_is_edu(mdv) && !READ_ONCE(m->dma.simulate)) {
+		m->dma.bar = mdv_bar_iomap(&mdv->core, 0);
+		m->dma.edu = m->dma.bar;
 	}
 	mutex_unlock(&m->dma.lock);
 	if (open)

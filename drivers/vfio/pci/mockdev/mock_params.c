@@ -15,6 +15,7 @@
 #include <linux/string_choices.h>
 #include <net/devlink.h>
 
+#include "compat.h"
 #include "mock.h"
 
 /* The largest state a device may have: 64 GiB */
@@ -167,7 +168,8 @@ static u32 *mock_param_u32(struct mock_params *p, u32 id)
 }
 
 static int mock_param_get(struct devlink *devlink, u32 id,
-			  struct devlink_param_gset_ctx *ctx)
+			  struct devlink_param_gset_ctx *ctx,
+			  struct netlink_ext_ack *extack)
 {
 	struct mdv_device *mdv = mdv_from_devlink(devlink);
 	u32 *u = mock_param_u32(&to_mock(mdv)->params, id);
@@ -211,10 +213,10 @@ static int mock_param_set(struct devlink *devlink, u32 id,
 }
 
 static int mock_param_validate_size(struct devlink *devlink, u32 id,
-				    union devlink_param_value val,
+				    union devlink_param_value *val,
 				    struct netlink_ext_ack *extack)
 {
-	if (!mock_state_size_ok(val.vu32)) {
+	if (!mock_state_size_ok(val->vu32)) {
 		NL_SET_ERR_MSG_MOD(extack, "state_size_mb must be 1..65536");
 		return -ERANGE;
 	}
@@ -222,10 +224,10 @@ static int mock_param_validate_size(struct devlink *devlink, u32 id,
 }
 
 static int mock_param_validate_nonzero(struct devlink *devlink, u32 id,
-				       union devlink_param_value val,
+				       union devlink_param_value *val,
 				       struct netlink_ext_ack *extack)
 {
-	if (!val.vu32) {
+	if (!val->vu32) {
 		NL_SET_ERR_MSG_MOD(extack, "must not be 0");
 		return -ERANGE;
 	}
@@ -233,10 +235,10 @@ static int mock_param_validate_nonzero(struct devlink *devlink, u32 id,
 }
 
 static int mock_param_validate_sizes(struct devlink *devlink, u32 id,
-				     union devlink_param_value val,
+				     union devlink_param_value *val,
 				     struct netlink_ext_ack *extack)
 {
-	if (!mock_page_sizes_ok(val.vu32)) {
+	if (!mock_page_sizes_ok(val->vu32)) {
 		NL_SET_ERR_MSG_MOD(extack, "need a page size of 4 KiB or more");
 		return -ERANGE;
 	}
@@ -246,22 +248,27 @@ static int mock_param_validate_sizes(struct devlink *devlink, u32 id,
 #define MOCK_PARAM(_id, _name, _validate)				\
 	DEVLINK_PARAM_DRIVER(_id, _name, DEVLINK_PARAM_TYPE_U32,	\
 			     BIT(DEVLINK_PARAM_CMODE_RUNTIME),		\
-			     mock_param_get, mock_param_set, _validate)
+			     mock_param_get_shim, mock_param_set, _validate)
+
+DEFINE_MDV_DEVLINK_GET(mock_param_get)
+DEFINE_MDV_DEVLINK_VALIDATE(mock_param_validate_size)
+DEFINE_MDV_DEVLINK_VALIDATE(mock_param_validate_nonzero)
+DEFINE_MDV_DEVLINK_VALIDATE(mock_param_validate_sizes)
 
 static const struct devlink_param mock_devlink_params[] = {
 	MOCK_PARAM(MOCK_PARAM_STATE_SIZE_MB, "state_size_mb",
-		   mock_param_validate_size),
+		   mock_param_validate_size_shim),
 	MOCK_PARAM(MOCK_PARAM_DIRTY_RATE, "dirty_rate", NULL),
 	MOCK_PARAM(MOCK_PARAM_ALLOC_LATENCY, "alloc_latency_ms", NULL),
 	MOCK_PARAM(MOCK_PARAM_QUIESCE_LATENCY, "quiesce_latency_ms", NULL),
 	MOCK_PARAM(MOCK_PARAM_RESUME_LATENCY, "resume_latency_ms", NULL),
 	MOCK_PARAM(MOCK_PARAM_SEED, "seed", NULL),
 	MOCK_PARAM(MOCK_PARAM_LOG_MAX_RANGES, "log_max_ranges",
-		   mock_param_validate_nonzero),
+		   mock_param_validate_nonzero_shim),
 	MOCK_PARAM(MOCK_PARAM_LOG_MAX_SPAN_GB, "log_max_span_gb",
-		   mock_param_validate_nonzero),
+		   mock_param_validate_nonzero_shim),
 	MOCK_PARAM(MOCK_PARAM_LOG_PAGE_SIZES, "log_page_sizes",
-		   mock_param_validate_sizes),
+		   mock_param_validate_sizes_shim),
 	MOCK_PARAM(MOCK_PARAM_DMA_RATE, "dma_rate", NULL),
 	MOCK_PARAM(MOCK_PARAM_SAVE_RATE, "save_rate_mb", NULL),
 };

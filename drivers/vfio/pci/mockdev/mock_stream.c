@@ -159,9 +159,40 @@ void mock_save_pending(struct mdv_device *mdv, struct mdv_pending *p)
 		     mock_image_bytes(m->npages - m->save.cursor);
 	p->dirty = mock_dirty_bytes(m->save.ndirty);
 	p->final = m->save.end_sent ? 0 : MDV_END_BYTES;
+	p->reinit = m->save.reinit;
 	p->ready = !mock_peek_locked(m, &rec) &&
 		   mock_produced_locked(m, MDV_REC_BYTES(rec.size), &wait_ns);
 	mutex_unlock(&m->lock);
+}
+
+/**
+ * mock_save_reinit - the device was reconfigured while running
+ * @m: device
+ *
+ * The destination must load new metadata and the whole state again, so a
+ * PRE_COPY session's initial data restarts: META, then IMAGE records from
+ * page 0, which carry every page dirtied so far. The record being read
+ * completes first. Without a PRE_COPY session there is nothing to resend.
+ *
+ * Return: 0, or -EBUSY if the device is stopped (it cannot change).
+ */
+int mock_save_reinit(struct mock_dev *m)
+{
+	int ret = 0;
+
+	mutex_lock(&m->lock);
+	if (!m->running) {
+		ret = -EBUSY;
+	} else if (m->save.active && m->save.dirty) {
+		m->save.meta_sent = false;
+		m->save.cursor = 0;
+		bitmap_zero(m->save.dirty, m->npages);
+		m->save.ndirty = 0;
+		m->save.reinit++;
+	}
+	mutex_unlock(&m->lock);
+	mdv_data_ready(m->mdv);
+	return ret;
 }
 
 static void mock_next_dirty_locked(struct mock_dev *m, struct mdv_rec *rec)
@@ -355,7 +386,8 @@ int mock_load_begin(struct mdv_device *mdv, struct mdv_rec *rec)
 		want = sizeof(struct mdv_rec_header);
 		break;
 	case MDV_TAG_META:
-		if (ph != LOAD_META)
+		/* again after IMAGE or DIRTY: the source was reconfigured */
+		if (ph != LOAD_META && ph != LOAD_IMAGE && ph != LOAD_DIRTY)
 			return -EINVAL;
 		want = sizeof(struct mdv_rec_meta);
 		break;
@@ -420,6 +452,7 @@ static int mock_check_small(struct mock_dev *m, struct mdv_rec *rec)
 		if (le64_to_cpu(meta->npages) != m->npages)
 			return -EINVAL;
 		m->load.phase = LOAD_IMAGE;
+		m->load.next_page = 0;
 		return 0;
 	}
 	case MDV_TAG_END: {

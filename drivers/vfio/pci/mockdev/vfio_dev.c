@@ -11,6 +11,7 @@
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
+#include "compat.h"
 #include "mockdev.h"
 #include "dirty.h"
 #include "lm.h"
@@ -358,4 +359,5 @@ const struct vfio_device_ops mdv_vfio_ops = {
 	.unbind_iommufd = vfio_iommufd_physical_unbind,
 	.attach_ioas = vfio_iommufd_physical_attach_ioas,
 	.detach_ioas = vfio_iommufd_physical_detach_ioas,
+	MDV_VFIO_PCI_OPS_7
 };

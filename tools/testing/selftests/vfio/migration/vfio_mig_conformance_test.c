@@ -224,6 +224,69 @@ TEST_F(mig, precopy_accounting)
 	close(fd);
 }
 
+/*
+ * PRECOPY_INFOv2: a SET-only opt-in; after it, flags holds nothing but
+ * VMIG_PRECOPY_INFO_REINIT, a REINIT comes with new initial data and
+ * dirty_bytes restarted, initial_bytes otherwise only falls, and the
+ * stream still resumes. A generic test cannot make a device reconfigure:
+ * it checks whatever REINIT the device reports by itself.
+ */
+TEST_F(mig, precopy_v2_reinit_semantics)
+{
+	struct vfio_precopy_info info;
+	uint64_t prev = UINT64_MAX;
+	int fd, rfd = -1, rounds = 0;
+	uint8_t b[4096];
+	ssize_t n;
+
+	if (!(self->flags & VFIO_MIGRATION_PRE_COPY))
+		SKIP(return, "device does not offer PRE_COPY");
+	if (vmig_precopy_v2(&self->a, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET) ==
+	    -ENOTTY)
+		SKIP(return, VMIG_NO_PRECOPY_V2);
+	EXPECT_EQ(-EINVAL, vmig_precopy_v2(&self->a, VFIO_DEVICE_FEATURE_GET));
+	ASSERT_EQ(0, vmig_precopy_v2(&self->a, VFIO_DEVICE_FEATURE_SET));
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(PRE_COPY), &fd));
+	while (rounds++ < 100000) {
+		memset(&info, 0xff, sizeof(info));
+		info.argsz = sizeof(info);
+		ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+		EXPECT_EQ(0, info.flags & ~VMIG_PRECOPY_INFO_REINIT)
+			TH_LOG("flags 0x%x: only REINIT is defined", info.flags);
+		if (info.flags & VMIG_PRECOPY_INFO_REINIT) {
+			EXPECT_LT(0, info.initial_bytes)
+				TH_LOG("REINIT without new initial data");
+			EXPECT_EQ(0, info.dirty_bytes)
+				TH_LOG("REINIT restarts dirty_bytes");
+		} else {
+			EXPECT_LE(info.initial_bytes, prev)
+				TH_LOG("initial_bytes grew without REINIT");
+		}
+		prev = info.initial_bytes;
+		if (!prev)
+			break;
+		n = read(fd, b, sizeof(b));
+		ASSERT_LT(0, n)
+			TH_LOG("read with initial data pending: %s", strerror(errno));
+		if (self->have_b && rounds == 1) {
+			/* the stream goes to b: start resuming with this piece */
+			ASSERT_EQ(0, vmig_set_state(&self->b, S(RESUMING), &rfd));
+		}
+		if (self->have_b)
+			ASSERT_EQ(n, vmig_write_all(rfd, b, n, n));
+	}
+	EXPECT_EQ(0, prev) TH_LOG("initial_bytes drained");
+	ASSERT_EQ(0, vmig_set_state(&self->a, S(STOP_COPY), NULL));
+	if (self->have_b) {
+		ASSERT_LE(0, vmig_pipe(fd, rfd, 65536, 0, false));
+		close(rfd);
+		EXPECT_EQ(0, vmig_set_state(&self->b, S(STOP), NULL))
+			TH_LOG("the stream did not resume");
+	}
+	close(fd);
+}
+
 TEST_F(mig, data_size_in_every_state)
 {
 	static const uint32_t st[] = { S(RUNNING), S(RUNNING_P2P), S(STOP),

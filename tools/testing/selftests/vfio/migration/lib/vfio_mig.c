@@ -449,6 +449,16 @@ int vmig_data_size(struct vmig_dev *d, uint64_t *len)
 	return ret;
 }
 
+int vmig_precopy_v2(struct vmig_dev *d, uint32_t flags)
+{
+	struct vfio_device_feature f = {
+		.argsz = sizeof(f),
+		.flags = flags | VMIG_FEATURE_PRECOPY_V2,
+	};
+
+	return ioctl(d->fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
+}
+
 int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 {
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };

@@ -80,6 +80,19 @@ int vmig_get_state(struct vmig_dev *d, uint32_t *state);
 int vmig_mig_flags(struct vmig_dev *d, uint64_t *flags);
 int vmig_data_size(struct vmig_dev *d, uint64_t *len);
 int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
+/*
+ * PRECOPY_INFOv2 (Linux 7.0 uAPI, spelled out for older headers): the
+ * feature VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 and the output flag
+ * VFIO_PRECOPY_INFO_REINIT. vmig_precopy_v2() sends the feature with
+ * @flags (VFIO_DEVICE_FEATURE_SET to opt in, or PROBE, GET ...): 0 or
+ * -errno, -ENOTTY where the kernel does not know it.
+ */
+#define VMIG_FEATURE_PRECOPY_V2		12
+#define VMIG_PRECOPY_INFO_REINIT	0x1
+#define VMIG_NO_PRECOPY_V2						\
+	"kernel has no PRECOPY_INFOv2 (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, "	\
+	"Linux 7.0)"
+int vmig_precopy_v2(struct vmig_dev *d, uint32_t flags);
 int vmig_reset(struct vmig_dev *d);
 const char *vmig_state_name(uint32_t state);
 
