@@ -6,7 +6,7 @@
 #   LANES="stock full stock-7.3"  lanes to run (make check LANES=stock):
 #                       stock and full boot 6.12, stock-7.3 Debian's 7.3
 #   QEMU_LANES="stock full"  lanes of the real-client run (check-qemu.sh);
-#                       default: those of LANES that boot 6.12
+#                       default: LANES
 #   SKIP_LINT=1         skip the lint step
 #   SKIP_PEER=1         skip the peer run (mtty) after the full lane
 #   CHECK_SERIAL=1      one guest at a time (by default the full lane runs
@@ -124,13 +124,8 @@ if [ -n "$peer" ]; then
 fi
 
 # The real client: QEMU 10 migrates a VM with a mockdev device assigned,
-# inside each lane's kernel (tools/testing/qemu/check-qemu.sh); by default
-# the 6.12 lanes only, which keeps make check in its time budget
-if [ -z "${QEMU_LANES:-}" ]; then
-	for lane in $LANES; do
-		[ "$(lane_series "$lane")" = 6.12 ] && QEMU_LANES+=" $lane"
-	done
-fi
+# inside each lane's kernel (tools/testing/qemu/check-qemu.sh)
+QEMU_LANES=${QEMU_LANES:-$LANES}
 if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ] && [ -n "${QEMU_LANES// /}" ]; then
 	log "check-qemu: QEMU 10 as the client"
 	set +e
@@ -138,7 +133,7 @@ if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ] && [ -n "${QEMU_LANES// /}" 
 		tee "$build/qemu.log"
 	qrc=${PIPESTATUS[0]}
 	set -e
-	mapfile -t qlines < <(grep -aE '^lane qemu-[a-z]+: [0-9]+ passed' "$build/qemu.log" | sort -u)
+	mapfile -t qlines < <(grep -aE '^lane qemu-[a-z0-9.-]+: [0-9]+ passed' "$build/qemu.log" | sort -u)
 	[ ${#qlines[@]} -gt 0 ] || { qlines=("lane qemu: 0 passed, 1 failed, 0 skipped"); qrc=1; }
 	for line in "${qlines[@]}"; do
 		summary+=("$line")

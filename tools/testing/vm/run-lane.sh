@@ -86,6 +86,14 @@ esac
 initrd=$(VM_EXTRA_BINS="timeout ${VM_EXTRA_BINS:-}" "$here/mkinitramfs.sh" "$lane" "$kdir")
 
 accel=${ACCEL:-tcg}
+# Debian's 7.3 flips static keys while the other vCPU runs the code they
+# patch (sched_clock "Marking stable" at boot), and under QEMU 7.2's
+# multi-threaded TCG a vCPU once executed the stale int3 ("Oops: int3" in
+# sched_clock_idle_wakeup_event, 1 boot in about 10): one TCG thread for
+# all vCPUs serialises them
+if [ "$accel" = tcg ] && [ "$lane" = stock-7.3 ]; then
+	accel=tcg,thread=single
+fi
 if [ "$accel" = kvm ] && [ ! -w /dev/kvm ]; then
 	die "ACCEL=kvm but /dev/kvm is not usable"
 fi
