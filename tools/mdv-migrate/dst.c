@@ -120,10 +120,16 @@ int run_dst(void)
 			send_msg(MSG_RAM_VERIFIED, 0, &rr, sizeof(rr));
 			ram_verified = true;
 			break;
-		case MSG_INIT_DONE:
+		case MSG_INIT_DONE: {
+			uint32_t gen;
+
 			/* every byte before it went through write(): loaded */
-			send_msg(MSG_ACK, m.dev, NULL, 0);
+			if (m.len != sizeof(gen) ||
+			    xfer(g.sock, &gen, sizeof(gen), false))
+				return dst_abort(-EPROTO);
+			send_msg(MSG_ACK, m.dev, &gen, sizeof(gen));
 			break;
+		}
 		case MSG_END:
 			if (m.dev >= (uint32_t)g.ndev)
 				return dst_abort(-EPROTO);

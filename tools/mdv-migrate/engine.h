@@ -85,6 +85,8 @@ struct src_stats {
 	double init_ago_s;
 	uint64_t init_unsent;
 	bool init_seen;
+	bool v2;		/* PRECOPY_INFOv2 opted in on a device */
+	int reinits;		/* REINITs seen, each acked again */
 	bool converged;
 	double precopy_s, downtime_s, stop_arcs_s, read_s;
 	struct done_info done;

@@ -187,6 +187,8 @@ int main(int argc, char **argv)
 		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu ",
 		       (unsigned long)st.sw_data_bytes,
 		       (unsigned long)st.sw_initial, (unsigned long)st.sw_dirty);
+		if (g.initial_data)
+			printf("precopy_v2=%d reinits=%d ", st.v2, st.reinits);
 		if (st.init_seen)
 			printf("init_ago_ms=%.0f init_unsent=%lu ",
 			       st.init_ago_s * 1e3,

@@ -20,10 +20,15 @@ static int src_abort(int err)
 	return 1;
 }
 
-/* Handle what the destination sent while we were busy, or in @wait_ms */
-static int src_poll(bool *acked, int *nacked, int wait_ms)
+/*
+ * Handle what the destination sent while we were busy, or in @wait_ms. An
+ * ack counts only for the device's current initial data (@gen): one for
+ * initial data that a REINIT has replaced since is stale.
+ */
+static int src_poll(bool *acked, int *nacked, const uint32_t *gen, int wait_ms)
 {
 	struct pollfd p = { .fd = g.sock, .events = POLLIN };
+	uint32_t ack_gen;
 	struct msg m;
 	int err;
 
@@ -31,7 +36,10 @@ static int src_poll(bool *acked, int *nacked, int wait_ms)
 		if (recv_msg(&m))
 			return -ECONNRESET;
 		if (m.type == MSG_ACK && m.dev < (uint32_t)g.ndev) {
-			if (!acked[m.dev]) {
+			if (m.len != sizeof(ack_gen) ||
+			    xfer(g.sock, &ack_gen, sizeof(ack_gen), false))
+				return -EPROTO;
+			if (ack_gen == gen[m.dev] && !acked[m.dev]) {
 				acked[m.dev] = true;
 				(*nacked)++;
 			}
@@ -108,6 +116,7 @@ int run_src(struct src_stats *st, int max_rounds)
 {
 	bool acked[VMIG_MAX_DEVS] = {}, sent_init[VMIG_MAX_DEVS] = {};
 	bool init_read[VMIG_MAX_DEVS] = {};
+	uint32_t gen[VMIG_MAX_DEVS] = {}, flags;
 	double t_init = 0;
 	int unsent;
 	bool acks_done, verify_err = false;
@@ -150,6 +159,17 @@ int run_src(struct src_stats *st, int max_rounds)
 			st->precopy_bytes += ram.len;
 		}
 		if (g.precopy) {
+			/*
+			 * With the ack, opt in to PRECOPY_INFOv2: a device
+			 * that restarts its initial data then says so
+			 * (REINIT) and the switchover waits for it again.
+			 * Without the opt-in (or on a kernel without it) the
+			 * new initial data is counted as dirty bytes.
+			 */
+			for (i = 0; g.initial_data && i < g.ndev; i++)
+				if (!vmig_precopy_v2(&g.dev[i],
+						     VFIO_DEVICE_FEATURE_SET))
+					st->v2 = true;
 			ret = set_all(S(PRE_COPY), NULL);
 			if (ret)
 				return src_abort(ret);
@@ -162,9 +182,20 @@ int run_src(struct src_stats *st, int max_rounds)
 					return src_abort(n);
 				st->precopy_bytes += n;
 				sent += n;
-				ret = vmig_precopy_info(g.fd[i], &init, &dirty);
+				ret = vmig_precopy_info_flags(g.fd[i], &init,
+							      &dirty, &flags);
 				if (ret)
 					return src_abort(ret);
+				if (flags & VMIG_PRECOPY_INFO_REINIT) {
+					/* new initial data: load and ack it again */
+					st->reinits++;
+					gen[i]++;
+					if (acked[i])
+						nacked--;
+					acked[i] = false;
+					sent_init[i] = false;
+					init_read[i] = false;
+				}
 				if (!init && !init_read[i]) {
 					init_read[i] = true;
 					t_init = now();
@@ -174,7 +205,8 @@ int run_src(struct src_stats *st, int max_rounds)
 				}
 				if (g.initial_data && !init && !sent_init[i]) {
 					sent_init[i] = true;
-					send_msg(MSG_INIT_DONE, i, NULL, 0);
+					send_msg(MSG_INIT_DONE, i, &gen[i],
+						 sizeof(gen[i]));
 				}
 			}
 			/*
@@ -199,7 +231,7 @@ int run_src(struct src_stats *st, int max_rounds)
 				left += n * RAM_PAGE;
 			}
 			st->converged = left <= st->bw * g.downtime_limit_s;
-			ret = src_poll(acked, &nacked, 0);
+			ret = src_poll(acked, &nacked, gen, 0);
 			if (ret)
 				return src_abort(ret);
 			/* switchover-ack: every device's initial data loaded */
@@ -214,7 +246,7 @@ int run_src(struct src_stats *st, int max_rounds)
 			else if (st->converged || !sent)
 				wait_ms = RAM_ROUND_MS;
 			if (wait_ms) {
-				ret = src_poll(acked, &nacked, wait_ms);
+				ret = src_poll(acked, &nacked, gen, wait_ms);
 				if (ret)
 					return src_abort(ret);
 			}
@@ -261,7 +293,9 @@ int run_src(struct src_stats *st, int max_rounds)
 		}
 		if (m.type == MSG_ABORT)
 			return src_abort(-ECANCELED);
-		if (m.type != MSG_ACK)
+		/* a late ack, of initial data a REINIT replaced: drop it */
+		if (m.type != MSG_ACK || m.len > CHUNK ||
+		    (m.len && xfer(g.sock, buf, m.len, false)))
 			return src_abort(-EPROTO);
 	}
 	st->downtime_s = now() - t;

@@ -459,7 +459,8 @@ int vmig_precopy_v2(struct vmig_dev *d, uint32_t flags)
 	return ioctl(d->fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
 }
 
-int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+int vmig_precopy_info_flags(int data_fd, uint64_t *initial, uint64_t *dirty,
+			    uint32_t *flags)
 {
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };
 
@@ -467,7 +468,15 @@ int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 		return -errno;
 	*initial = info.initial_bytes;
 	*dirty = info.dirty_bytes;
+	*flags = info.flags;
 	return 0;
+}
+
+int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	uint32_t flags;
+
+	return vmig_precopy_info_flags(data_fd, initial, dirty, &flags);
 }
 
 int vmig_reset(struct vmig_dev *d)

@@ -93,6 +93,9 @@ int vmig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
 	"kernel has no PRECOPY_INFOv2 (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, "	\
 	"Linux 7.0)"
 int vmig_precopy_v2(struct vmig_dev *d, uint32_t flags);
+/* vmig_precopy_info() that also returns the output flags (REINIT) */
+int vmig_precopy_info_flags(int data_fd, uint64_t *initial, uint64_t *dirty,
+			    uint32_t *flags);
 int vmig_reset(struct vmig_dev *d);
 const char *vmig_state_name(uint32_t state);
 
