@@ -303,6 +303,25 @@ static long meminfo_kib(const char *key)
 	return v;
 }
 
+/* One pass over @fd from its start: @bytes through @buf; bytes/s */
+static double tmpfs_pass(int fd, uint64_t bytes, uint8_t *buf, bool out,
+			 const char *what)
+{
+	uint64_t off;
+	ssize_t r;
+	double t;
+
+	if (lseek(fd, 0, SEEK_SET))
+		die("lseek", errno);
+	t = vmig_now();
+	for (off = 0; off < bytes; off += r) {
+		r = out ? write(fd, buf, CHUNK) : read(fd, buf, CHUNK);
+		if (r <= 0)
+			die(what, r < 0 ? errno : EIO);
+	}
+	return bytes / (vmig_now() - t);
+}
+
 /*
  * The limit of a read()/write() stream in this kernel: a tmpfs file of
  * @bytes through one CHUNK buffer (the page-cache copies
@@ -314,9 +333,6 @@ static void tmpfs_rates(const char *dir, uint64_t bytes, uint8_t *buf,
 			double *wr, double *ow, double *rd)
 {
 	char path[256];
-	double t;
-	uint64_t off;
-	ssize_t r;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/mdv_bench.tmp", dir);
@@ -324,31 +340,9 @@ static void tmpfs_rates(const char *dir, uint64_t bytes, uint8_t *buf,
 	if (fd < 0)
 		die(path, errno);
 	unlink(path);
-	t = vmig_now();
-	for (off = 0; off < bytes; off += r) {
-		r = write(fd, buf, CHUNK);
-		if (r <= 0)
-			die("tmpfs write", r < 0 ? errno : EIO);
-	}
-	*wr = bytes / (vmig_now() - t);
-	if (lseek(fd, 0, SEEK_SET))
-		die("lseek", errno);
-	t = vmig_now();
-	for (off = 0; off < bytes; off += r) {
-		r = write(fd, buf, CHUNK);
-		if (r <= 0)
-			die("tmpfs overwrite", r < 0 ? errno : EIO);
-	}
-	*ow = bytes / (vmig_now() - t);
-	if (lseek(fd, 0, SEEK_SET))
-		die("lseek", errno);
-	t = vmig_now();
-	for (off = 0; off < bytes; off += r) {
-		r = read(fd, buf, CHUNK);
-		if (r <= 0)
-			die("tmpfs read", r < 0 ? errno : EIO);
-	}
-	*rd = bytes / (vmig_now() - t);
+	*wr = tmpfs_pass(fd, bytes, buf, true, "tmpfs write");
+	*ow = tmpfs_pass(fd, bytes, buf, true, "tmpfs overwrite");
+	*rd = tmpfs_pass(fd, bytes, buf, false, "tmpfs read");
 	close(fd);
 }
 
