@@ -1,51 +1,65 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build (or reuse) the Debian trixie root filesystem that carries QEMU 10
-# into the outer test guest, and print its path. The host stays on
-# bookworm (QEMU 7.2); only this directory tree is trixie. It is shared
-# with the guest read-only over 9p and entered with chroot there, where
-# its python3 runs qemu_migration.py, the QMP client.
+# Build (or reuse) a Debian trixie root filesystem that carries QEMU into
+# the outer test guest, and print its path. The host stays on bookworm
+# (QEMU 7.2); only this directory tree is trixie. It is shared with the
+# guest read-only over 9p and entered with chroot there, where its python3
+# runs qemu_migration.py, the QMP client.
 #
-#   mkroot.sh          -> $MOCKDEV_CACHE/trixie-<key>
+#   mkroot.sh [10.0]   QEMU 10.0 from trixie       -> $MOCKDEV_CACHE/trixie-<key>
+#   mkroot.sh 11.1     QEMU 11.1 from trixie-backports
+#                                                  -> $MOCKDEV_CACHE/qemu11.1-<key>
 #
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian),
-# MOCKDEV_CACHE (see ../vm/lib.sh). The tree is keyed by the package list,
-# built in a temporary directory and renamed when complete, so an
-# interrupted run never leaves a half root behind. ~40 s and ~310 MB.
+# Environment: DEBIAN_MIRROR, MOCKDEV_CACHE (see debian_root() in
+# ../vm/lib.sh, which makes it). About 40 s and 300 MB each (11.1: 90 s).
+# The QEMU version is checked after the install and kept in the root's
+# .qemu-version: a backports upload of the next series fails here, it
+# does not silently change the client.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../vm/lib.sh"
 
-suite=trixie
+flavour=${1:-10.0}
 pkgs=qemu-system-x86,busybox,python3
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-key=$(echo "$suite $pkgs" | sha256sum | cut -c1-12)
-root="$MOCKDEV_CACHE/$suite-$key"
-if [ -x "$root/usr/bin/qemu-system-x86_64" ] && [ -x "$root/usr/bin/python3" ] &&
-	[ -e "$root/.done" ]; then
-	echo "$root"
-	exit 0
-fi
-command -v debootstrap >/dev/null || die "debootstrap missing (make deps)"
-[ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
-tmp=$(mktemp -d "$MOCKDEV_CACHE/$suite-tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-log "debootstrap $suite ($pkgs) from $mirror into $root"
-debootstrap --variant=minbase --include="$pkgs" "$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
-	{ tail -20 "$tmp.log" >&2; rm -f "$tmp.log"; die "debootstrap failed"; }
-rm -f "$tmp.log"
-# no package caches and no devices: the guest binds its own /dev
-rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*_Packages
-[ -x "$tmp/usr/bin/python3" ] || die "debootstrap left no python3 in $tmp"
-"$tmp/usr/bin/qemu-system-x86_64" --version >/dev/null 2>&1 ||
-	log "note: trixie's QEMU cannot run on this host (fine: it runs in the guest)"
-touch "$tmp/.done"
-rm -rf "$root"
-mv "$tmp" "$root"
-trap - EXIT
-# drop roots of older package lists
-for old in "$MOCKDEV_CACHE/$suite"-*; do
-	[ "$old" = "$root" ] || rm -rf "$old"
-done
-log "$suite root ready: $root ($(du -sh "$root" | cut -f1))"
+
+# qemu_check ROOT: the root's QEMU is the flavour's series
+qemu_check() {
+	local v
+	# shellcheck disable=SC2016 # dpkg-query's format, not ours
+	v=$(chroot "$1" dpkg-query -W -f='${Version}' qemu-system-x86) || return 1
+	case "$v" in
+	1:"$flavour".*) ;;
+	*) log "$1: qemu-system-x86 $v is not QEMU $flavour"; return 1 ;;
+	esac
+	[ -x "$1/usr/bin/python3" ] || { log "no python3 in $1"; return 1; }
+	echo "$v" >"$1/.qemu-version"
+}
+
+# backports: debootstrap takes a package from the first suite that has it
+# (trixie's 10.0), so QEMU comes from apt in the root; trixie-backports is
+# NotAutomatic, hence -t
+backports_install() {
+	local mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	cat >"$1/etc/apt/sources.list.d/backports.sources" <<-EOS
+		Types: deb
+		URIs: $mirror
+		Suites: trixie-backports
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOS
+	{
+		chroot "$1" apt-get update &&
+			DEBIAN_FRONTEND=noninteractive chroot "$1" apt-get install -y \
+				--no-install-recommends -t trixie-backports qemu-system-x86 &&
+			chroot "$1" apt-get clean
+	} >"$1.apt.log" 2>&1 || { tail -20 "$1.apt.log" >&2; rm -f "$1.apt.log"; return 1; }
+	rm -f "$1.apt.log"
+	qemu_check "$1"
+}
+
+case "$flavour" in
+10.0) root=$(debian_root trixie trixie "$pkgs" qemu_check) ;;
+11.1) root=$(debian_root qemu11.1 trixie "$pkgs" backports_install "trixie-backports qemu-system-x86") ;;
+*) die "unknown QEMU flavour $flavour (10.0 or 11.1)" ;;
+esac
 echo "$root"

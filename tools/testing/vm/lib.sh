@@ -104,3 +104,47 @@ lane_kdir() {
 	*) die "unknown lane $1" ;;
 	esac
 }
+
+# debian_root PREFIX SUITE PKGS [HOOK [KEYX]]: print the path of a Debian
+# root made by debootstrap (minbase, PKGS) in $MOCKDEV_CACHE/PREFIX-<key>,
+# keyed by SUITE, PKGS and KEYX (what HOOK adds). A missing one is built in
+# a temporary directory, HOOK (a function, given that directory) finishes
+# it, and it is renamed when complete, so an interrupted run never leaves a
+# half root behind; then the roots of older keys with the same PREFIX go.
+# DEBIAN_MIRROR (default http://deb.debian.org/debian) is the mirror.
+debian_root() {
+	local prefix=$1 suite=$2 pkgs=$3 hook=${4:-} keyx=${5:-} key root tmp old
+	local mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	key=$(echo "$suite $pkgs${keyx:+ $keyx}" | sha256sum | cut -c1-12)
+	root="$MOCKDEV_CACHE/$prefix-$key"
+	if [ -e "$root/.done" ]; then
+		echo "$root"
+		return 0
+	fi
+	command -v debootstrap >/dev/null || die "debootstrap missing (make deps)"
+	[ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
+	mkdir -p "$MOCKDEV_CACHE"
+	tmp=$(mktemp -d "$MOCKDEV_CACHE/$prefix-tmp.XXXXXX")
+	log "debootstrap $suite ($pkgs${keyx:+; $keyx}) from $mirror into $root"
+	if ! debootstrap --variant=minbase --include="$pkgs" "$suite" "$tmp" "$mirror" \
+		>"$tmp.log" 2>&1; then
+		tail -20 "$tmp.log" >&2
+		rm -rf "$tmp" "$tmp.log"
+		die "debootstrap failed"
+	fi
+	rm -f "$tmp.log"
+	if [ -n "$hook" ] && ! "$hook" "$tmp"; then
+		rm -rf "$tmp"
+		die "$prefix root: $hook failed"
+	fi
+	# no package caches; the guest binds its own /dev
+	rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*_Packages
+	touch "$tmp/.done"
+	rm -rf "$root"
+	mv "$tmp" "$root"
+	for old in "$MOCKDEV_CACHE/$prefix"-*; do
+		[ "$old" = "$root" ] || rm -rf "$old"
+	done
+	log "$prefix root ready: $root ($(du -sh "$root" | cut -f1))"
+	echo "$root"
+}

@@ -12,42 +12,22 @@
 #                              in the root; prints the headers' path, a KDIR
 #                              for kmake()/build_module()
 #
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian),
-# MOCKDEV_CACHE (see lib.sh). The tree is keyed by the package list, built
-# in a temporary directory and renamed when complete. About a minute and
-# 600 MB. Contents: gcc-14, make, pahole (BTF of modules), sparse and dkms
-# (make lint), kmod, xz.
+# Environment: DEBIAN_MIRROR, MOCKDEV_CACHE (see debian_root() in lib.sh,
+# which makes it). About a minute and 600 MB. Contents: gcc-14, make,
+# pahole (BTF of modules), sparse and dkms (make lint), kmod, xz.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-suite=trixie
 pkgs=gcc-14,make,libc6-dev,libelf-dev,bc,xz-utils,kmod,dwarves,sparse,dkms
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-key=$(echo "$suite $pkgs" | sha256sum | cut -c1-12)
-root="$MOCKDEV_CACHE/build-$suite-$key"
-if [ ! -e "$root/.done" ]; then
-	command -v debootstrap >/dev/null || die "debootstrap missing (make deps)"
-	[ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
-	tmp=$(mktemp -d "$MOCKDEV_CACHE/build-$suite-tmp.XXXXXX")
-	trap 'rm -rf "$tmp" "$tmp.log"' EXIT
-	log "debootstrap $suite ($pkgs) from $mirror into $root"
-	debootstrap --variant=minbase --include="$pkgs" "$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
-		{ tail -20 "$tmp.log" >&2; die "debootstrap failed"; }
-	rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*_Packages
+buildroot_finish() {
 	# kbuild calls gcc; trixie's gcc-14 package installs gcc-14 only
-	ln -sf gcc-14 "$tmp/usr/bin/gcc"
-	chroot "$tmp" gcc --version >/dev/null || die "no working gcc in $tmp"
+	ln -sf gcc-14 "$1/usr/bin/gcc"
+	chroot "$1" gcc --version >/dev/null || { log "no working gcc in $1"; return 1; }
 	# kmake() builds in a root that has this
-	touch "$tmp/.mdv-buildroot" "$tmp/.done"
-	rm -rf "$root"
-	mv "$tmp" "$root"
-	trap - EXIT
-	for old in "$MOCKDEV_CACHE/build-$suite"-*; do
-		[ "$old" = "$root" ] || rm -rf "$old"
-	done
-	log "$suite build root ready: $root ($(du -sh "$root" | cut -f1))"
-fi
+	touch "$1/.mdv-buildroot"
+}
+root=$(debian_root build-trixie trixie "$pkgs" buildroot_finish)
 [ $# -eq 0 ] && { echo "$root"; exit 0; }
 
 # A series' headers, copied in once (the root's /usr/src and /usr/lib are
