@@ -195,6 +195,8 @@ int main(int argc, char **argv)
 		       st.done.device_s * 1e3);
 		printf("dst_arcs_ms=%.0f dst_stall_ms=%.0f ",
 		       st.done.arcs_s * 1e3, st.done.stall_s * 1e3);
+		printf("dst_session_stalls=%u dst_session_stall_ms=%.0f ",
+		       st.done.session_stalls, st.done.session_stall_s * 1e3);
 		printf("precopy_ms=%.0f converged=%d ", st.precopy_s * 1e3,
 		       st.converged);
 		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu sw_unsent=%lu ",
