@@ -333,10 +333,10 @@ if part seed000; then
 		worst=$(awk -v w="$worst" -v e="$(abs "$e")" 'BEGIN { print (e > w ? e : w) }')
 	done
 	a=${meas[stop-copy]} b=${meas[precopy]} c=${meas[precopy+ack]}
-	s=$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", b / c }')
-	e=$(awk -v w="$worst" 'BEGIN { printf "%.1f", w }')
+	sratio=$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", b / c }')
+	e0=$(awk -v w="$worst" 'BEGIN { printf "%.1f", w }')
 	targets+=("S >= 4.0" "E <= 15% in each seed")
-	missed+=$(awk -v s="$s" -v e="$worst" 'BEGIN {
+	missed+=$(awk -v s="$sratio" -v e="$worst" 'BEGIN {
 		if (s < 4.0) printf " S=%s<4.0", s
 		if (e > 15) printf " E=%.1f%%>15%%", e
 	}')
@@ -382,8 +382,8 @@ if part seed002; then
 			"${min[$n.parallel]}" "${npred[$n.parallel]}"
 	done
 
-	x=$(awk -v x="${med[4.serial]}" -v y="${med[1.serial]}" 'BEGIN { printf "%.2f", x / y }')
-	p=$(awk -v x="${med[4.parallel]}" -v y="${med[1.parallel]}" 'BEGIN { printf "%.2f", x / y }')
+	xratio=$(awk -v x="${med[4.serial]}" -v y="${med[1.serial]}" 'BEGIN { printf "%.2f", x / y }')
+	pratio=$(awk -v x="${med[4.parallel]}" -v y="${med[1.parallel]}" 'BEGIN { printf "%.2f", x / y }')
 	# seed 002's prediction, median against median, every N and shape
 	worst2=0
 	for n in 1 2 4; do
@@ -395,7 +395,7 @@ if part seed002; then
 	e2=$(awk -v w="$worst2" 'BEGIN { printf "%.1f", w }')
 	part seed000 || targets+=("E <= 15%")
 	targets+=("X >= 3.2" "P <= 1.3")
-	missed+=$(awk -v e2="$worst2" -v x="$x" -v p="$p" 'BEGIN {
+	missed+=$(awk -v e2="$worst2" -v x="$xratio" -v p="$pratio" 'BEGIN {
 		if (e2 > 15) printf " E(seed002)=%.1f%%>15%%", e2
 		if (x < 3.2) printf " X=%s<3.2", x
 		if (p > 1.3) printf " P=%s>1.3", p
@@ -540,11 +540,11 @@ fi
 
 echo
 if part seed000 && part seed002; then
-	echo "demo: seed000 stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${s}x, seed 4.5x); prediction error worst ${e}% (seed002 ${e2}%); seed002 serial N=4/N=1 ${x}x, parallel N=4/N=1 ${p}x"
+	echo "demo: seed000 stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${sratio}x, seed 4.5x); prediction error worst ${e0}% (seed002 ${e2}%); seed002 serial N=4/N=1 ${xratio}x, parallel N=4/N=1 ${pratio}x"
 elif part seed000; then
-	echo "demo seed000: stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${s}x, seed 4.5x); prediction error worst ${e}%"
+	echo "demo seed000: stop-copy $a ms, precopy $b ms, precopy+ack $c ms (B/C ${sratio}x, seed 4.5x); prediction error worst ${e0}%"
 elif part seed002; then
-	echo "demo seed002: serial N=4/N=1 ${x}x, parallel N=4/N=1 ${p}x; prediction error worst ${e2}%"
+	echo "demo seed002: serial N=4/N=1 ${xratio}x, parallel N=4/N=1 ${pratio}x; prediction error worst ${e2}%"
 fi
 if [ -n "${rv2:-}" ]; then
 	echo "demo reinit: v2 $rv2 ms, v1 $rv1 ms (v1/v2 ${r}x); prediction error worst ${e3}%"
