@@ -86,6 +86,10 @@ int run_dst(void)
 			t = now();
 			ret = xfer(g.fd[m.dev], buf, m.len, true);
 			t = now() - t;
+			if (t > STALL_S) {
+				done.session_stalls++;
+				done.session_stall_s += t;
+			}
 			if (stopping) {
 				t_dev += t;
 				if (t > STALL_S)

@@ -44,6 +44,7 @@ struct engine {
 	bool parallel;
 	bool precopy;		/* PRE_COPY, switch over on the convergence test */
 	bool initial_data;	/* ... and wait for switchover-ack as well */
+	bool no_precopy_v2;	/* ... without the PRECOPY_INFOv2 opt-in (v1) */
 	double downtime_limit_s;
 	int sock;
 	bool verbose;
@@ -76,6 +77,11 @@ struct src_stats {
 	 * whether the convergence test held (0: the rounds ran out)
 	 */
 	uint64_t sw_data_bytes, sw_initial, sw_dirty;
+	/*
+	 * ... and how many of the bytes written to the link the destination
+	 * had not acknowledged then (SIOCOUTQ): what is still on its way
+	 */
+	uint64_t sw_unsent;
 	/*
 	 * When the last device's initial data was read and written to the
 	 * link, how long before the switchover, and how many of the bytes

@@ -10,15 +10,19 @@
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: mdv_migrate src --connect IP:PORT --devs BDF[,BDF..] [--precopy | --initial-data] [--parallel]\n"
-		"                       [--rounds N] [--ram MiB] [--min-precopy-ms MS] [--downtime-limit-ms MS] [--verify HOOK]\n"
+		"Usage: mdv_migrate src --connect IP:PORT --devs BDF[,BDF..] [--precopy | --initial-data [--no-precopy-v2]]\n"
+		"                       [--parallel] [--rounds N] [--ram MiB] [--min-precopy-ms MS] [--downtime-limit-ms MS]\n"
+		"                       [--verify HOOK]\n"
 		"       mdv_migrate dst --listen PORT --devs BDF[,BDF..] [--parallel] [--ram MiB] [--verify HOOK]\n"
 		"(without either the devices go straight to STOP_COPY; --precopy: PRE_COPY, and the\n"
 		" switchover once what is left fits the downtime limit (%d ms) at the measured\n"
 		" bandwidth; --initial-data: that, and only once the destination acked every\n"
-		" device's initial data (switchover-ack);\n"
-		" --precopy, --initial-data, --rounds, --min-precopy-ms and --downtime-limit-ms are\n"
-		" accepted and ignored by dst;\n"
+		" device's initial data (switchover-ack), opting in to PRECOPY_INFOv2 where the\n"
+		" kernel has it: a device's new initial data (REINIT) is acked again;\n"
+		" --no-precopy-v2: no opt-in, as a v1 VMM (one ack; new initial data comes as\n"
+		" dirty bytes);\n"
+		" --precopy, --initial-data, --no-precopy-v2, --rounds, --min-precopy-ms and\n"
+		" --downtime-limit-ms are accepted and ignored by dst;\n"
 		" --ram must be the same on both sides, 1..%d;\n"
 		" dst gives up when no source connects within %d s;\n"
 		" --verify: how to compare the devices' state after the downtime, mockdev, none\n"
@@ -34,6 +38,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "devs", required_argument, NULL, 'd' },
 		{ "initial-data", no_argument, NULL, 'i' },
+		{ "no-precopy-v2", no_argument, NULL, 'V' },
 		{ "precopy", no_argument, NULL, 'P' },
 		{ "downtime-limit-ms", required_argument, NULL, 'D' },
 		{ "parallel", no_argument, NULL, 'p' },
@@ -73,6 +78,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			g.precopy = true;
+			break;
+		case 'V':
+			g.no_precopy_v2 = true;
 			break;
 		case 'D':
 			errno = 0;
@@ -123,6 +131,11 @@ int main(int argc, char **argv)
 	}
 	if (!devs || (src ? !connect_spec : !port) || rounds < 1)
 		usage();
+	if (src && g.no_precopy_v2 && !g.initial_data) {
+		fprintf(stderr,
+			"mdv_migrate: --no-precopy-v2 goes with --initial-data (only the ack opts in)\n");
+		return 2;
+	}
 	/* guest RAM exists before the devices */
 	if (src && ram.len)
 		ram.setup_err = ram_alloc(true);
@@ -182,11 +195,14 @@ int main(int argc, char **argv)
 		       st.done.device_s * 1e3);
 		printf("dst_arcs_ms=%.0f dst_stall_ms=%.0f ",
 		       st.done.arcs_s * 1e3, st.done.stall_s * 1e3);
+		printf("dst_session_stalls=%u dst_session_stall_ms=%.0f ",
+		       st.done.session_stalls, st.done.session_stall_s * 1e3);
 		printf("precopy_ms=%.0f converged=%d ", st.precopy_s * 1e3,
 		       st.converged);
-		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu ",
+		printf("sw_data_bytes=%lu sw_initial=%lu sw_dirty=%lu sw_unsent=%lu ",
 		       (unsigned long)st.sw_data_bytes,
-		       (unsigned long)st.sw_initial, (unsigned long)st.sw_dirty);
+		       (unsigned long)st.sw_initial, (unsigned long)st.sw_dirty,
+		       (unsigned long)st.sw_unsent);
 		if (g.initial_data)
 			printf("precopy_v2=%d reinits=%d ", st.v2, st.reinits);
 		if (st.init_seen)

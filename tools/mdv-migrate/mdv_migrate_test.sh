@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # A short run of the reference engine (make check): live migration of
-# dirtying devices over loopback, stop-and-copy, the abort path, and guest
-# RAM kept in sync through DMA logging while the devices write to it.
+# dirtying devices over loopback, stop-and-copy, the abort path, guest RAM
+# kept in sync through DMA logging while the devices write to it, and a
+# reconfiguration during pre-copy, with PRECOPY_INFOv2 and as a v1 VMM.
 set -u
 cd "$(dirname "$0")" || exit 1
 # shellcheck source=../testing/vm/guest-lib.sh
@@ -10,9 +11,9 @@ cd "$(dirname "$0")" || exit 1
 mapfile -t devs < <(guest_bound mockdev-vfio-pci)
 dbg=/sys/kernel/debug/mockdev-vfio-pci
 echo "TAP version 13"
-echo "1..5"
+echo "1..6"
 if [ ${#devs[@]} -lt 4 ]; then
-	for i in 1 2 3 4 5; do echo "ok $i engine # SKIP need 4 functions bound"; done
+	for i in 1 2 3 4 5 6; do echo "ok $i engine # SKIP need 4 functions bound"; done
 	exit 0
 fi
 for d in "${devs[@]:0:4}"; do
@@ -111,24 +112,69 @@ fi
 # PRECOPY_INFOv2 (Linux 7.x) the engine sees REINIT and holds the
 # switchover until the destination has loaded and acked the new initial
 # data; on 6.12 (no opt-in) the new initial data comes as dirty bytes.
-# Either way the migration must complete with equal digests. The source
-# produces its stream at 8 MiB/s, so pre-copy lasts about 2 s.
+# Either way the migration must complete with equal digests, and the
+# initial data must have crossed more than once (the reconfiguration came
+# in pre-copy, not before or after it). The source produces its stream at
+# 8 MiB/s, so pre-copy lasts about 2 s; the reconfiguration comes once the
+# engine has read 1 MiB of it (the device's saved_bytes), so the restart
+# resends at least that.
+saved() { sed -n 's/^saved_bytes //p' "$dbg/$1/stats"; }
+reconf_after_1mib() {
+	while [ "$(saved "$1")" -lt $(($2 + 1048576)) ]; do
+		[ -e /tmp/mdv_mig_done ] && return
+		sleep 0.05
+	done
+	echo 1 >"$dbg/$1/mock/reconfigure"
+}
+# what one 16 MiB session's stream would be, plus the 1 MiB resent
+twice=$((17 << 20))
 name="engine: a reconfiguration during pre-copy (REINIT), initial data"
 guest_param_set "${devs[0]}" save_rate_mb=8
-(sleep 0.7; echo 1 >"$dbg/${devs[0]}/mock/reconfigure") &
+rm -f /tmp/mdv_mig_done
+reconf_after_1mib "${devs[0]}" "$(saved "${devs[0]}")" &
 out=$(mig "${devs[0]}" "${devs[1]}" --initial-data)
 rc=$?
+touch /tmp/mdv_mig_done
 wait
 guest_param_set "${devs[0]}" save_rate_mb=0
 sed 's/^/# /' <<<"$out"
 result=$(grep '^result:' <<<"$out")
 v2=$(num precopy_v2 "$result") reinits=$(num reinits "$result")
+pb=$(num precopy_bytes "$result")
 if [ $rc != 0 ] || ! grep -q 'digests=ok' <<<"$result"; then
 	echo "not ok 5 $name (migration failed or digests differ)"
+elif [ "${pb:-0}" -lt $twice ]; then
+	echo "not ok 5 $name (precopy_bytes=$pb < $twice: the reconfiguration missed pre-copy)"
 elif [ "$(uname -r | cut -d. -f1)" -ge 7 ] && { [ "$v2" != 1 ] || [ "${reinits:-0}" -lt 1 ]; }; then
 	echo "not ok 5 $name (7.x: precopy_v2=$v2 reinits=$reinits, want 1 and >= 1)"
 elif [ "$(uname -r | cut -d. -f1)" -lt 7 ] && [ "${reinits:-0}" != 0 ]; then
 	echo "not ok 5 $name (no PRECOPY_INFOv2 here, yet reinits=$reinits)"
 else
 	echo "ok 5 $name (precopy_v2=$v2 reinits=$reinits)"
+fi
+
+# The same as a v1 VMM (--no-precopy-v2): no opt-in, so no REINIT on any
+# kernel (precopy_v2=0 reinits=0); the new initial data comes as dirty
+# bytes, and the migration must still complete with equal digests.
+name="engine: a reconfiguration during pre-copy, --no-precopy-v2 (a v1 VMM)"
+guest_param_set "${devs[0]}" save_rate_mb=8
+rm -f /tmp/mdv_mig_done
+reconf_after_1mib "${devs[0]}" "$(saved "${devs[0]}")" &
+out=$(mig "${devs[0]}" "${devs[1]}" --initial-data --no-precopy-v2)
+rc=$?
+touch /tmp/mdv_mig_done
+wait
+guest_param_set "${devs[0]}" save_rate_mb=0
+sed 's/^/# /' <<<"$out"
+result=$(grep '^result:' <<<"$out")
+v2=$(num precopy_v2 "$result") reinits=$(num reinits "$result")
+pb=$(num precopy_bytes "$result")
+if [ $rc != 0 ] || ! grep -q 'digests=ok' <<<"$result"; then
+	echo "not ok 6 $name (migration failed or digests differ)"
+elif [ "${pb:-0}" -lt $twice ]; then
+	echo "not ok 6 $name (precopy_bytes=$pb < $twice: the reconfiguration missed pre-copy)"
+elif [ "$v2" != 0 ] || [ "$reinits" != 0 ]; then
+	echo "not ok 6 $name (precopy_v2=$v2 reinits=$reinits, want 0 and 0)"
+else
+	echo "ok 6 $name (precopy_v2=$v2 reinits=$reinits)"
 fi

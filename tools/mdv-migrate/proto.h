@@ -82,6 +82,13 @@ struct done_info {
 	double device_s;	/* destination device time in the stop phase */
 	double arcs_s;		/* ... of which in RESUMING -> RUNNING */
 	double stall_s;		/* ... of which in writes that stalled */
+	/*
+	 * Writes that stalled over the whole session, pre-copy included (a
+	 * device allocating resources once it has loaded its initial data)
+	 */
+	double session_stall_s;
+	uint32_t session_stalls;
+	uint32_t pad;
 };
 
 /* HELLO's payload */

@@ -42,6 +42,10 @@ static int src_poll(bool *acked, int *nacked, const uint32_t *gen, int wait_ms)
 			if (ack_gen == gen[m.dev] && !acked[m.dev]) {
 				acked[m.dev] = true;
 				(*nacked)++;
+				/* a VMM's log line; make demo waits for it */
+				fprintf(stderr,
+					"mdv_migrate: device %u: initial data acked (generation %u)\n",
+					m.dev, ack_gen);
 			}
 		} else if (m.type == MSG_ABORT) {
 			if (m.len == sizeof(err))
@@ -101,8 +105,10 @@ static int data_left(uint64_t *left)
 static int switchover_info(struct src_stats *st)
 {
 	uint64_t init, dirty;
-	int i, ret;
+	int i, ret, unsent;
 
+	if (ioctl(g.sock, SIOCOUTQ, &unsent) == 0)
+		st->sw_unsent = unsent;
 	ret = data_left(&st->sw_data_bytes);
 	for (i = 0; !ret && g.precopy && i < g.ndev; i++) {
 		ret = vmig_precopy_info(g.fd[i], &init, &dirty);
@@ -163,10 +169,12 @@ int run_src(struct src_stats *st, int max_rounds)
 			 * With the ack, opt in to PRECOPY_INFOv2: a device
 			 * that restarts its initial data then says so
 			 * (REINIT) and the switchover waits for it again.
-			 * Without the opt-in (or on a kernel without it) the
-			 * new initial data is counted as dirty bytes.
+			 * Without the opt-in (--no-precopy-v2, or a kernel
+			 * without it) the new initial data is counted as
+			 * dirty bytes: a v1 VMM acks once and never sees it.
 			 */
-			for (i = 0; g.initial_data && i < g.ndev; i++)
+			for (i = 0; g.initial_data && !g.no_precopy_v2 &&
+			     i < g.ndev; i++)
 				if (!vmig_precopy_v2(&g.dev[i],
 						     VFIO_DEVICE_FEATURE_SET))
 					st->v2 = true;
