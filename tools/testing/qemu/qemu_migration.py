@@ -1,25 +1,43 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""QEMU live-migrates a VM with a mockdev-vfio-pci device assigned.
+"""QEMU live-migrates a VM with mockdev-vfio-pci devices assigned.
 
 The QMP side of guest-qemu.sh, which loads the driver, binds the functions,
-sets their knobs and mounts the trixie root; this runs in that root
-(chroot), next to inner.elf and mdv_memcmp. It starts a source and a
-destination QEMU, drives them over QMP (one session each, kept open),
-migrates over loopback TCP and judges the result. TAP lines on stdout,
-numbered from --tap-start + 1; exit status 1 if one is "not ok".
+sets their knobs and mounts the QEMU roots; this runs in one root (chroot,
+QEMU 10.0 or 11.1), next to inner.elf and mdv_memcmp. It starts a source
+and a destination QEMU, each with the same number of functions assigned,
+drives them over QMP (one session each, kept open), migrates over loopback
+TCP and judges the result. TAP lines on stdout, numbered from
+--tap-start + 1; exit status 1 if one is "not ok". Every result line
+names the QEMU and the shape: "qemu-migration qemu-V devices=N[ TAGS]".
 
-  qemu_migration.py [options] --src BDF --dst BDF tracking
+  qemu_migration.py [options] --src BDF[,BDF...] --dst BDF[,...] tracking [--multifd]
       enable-migration=auto must migrate with device dirty tracking,
-      PRE_COPY, MIG_DATA_SIZE and switchover-ack (QEMU's trace says so);
-      device digests and guest memory match. Ends with
-        qemu-migration: completed, downtime N ms, total N ms,
-        device digest match, guest memory match
+      MIG_DATA_SIZE and switchover-ack, PRE_COPY unless the devices lack it,
+      P2P arcs on every device that has them (QEMU's trace says so); device
+      digests and guest memory match. --multifd: multifd channels carry the
+      device state (x-migration-multifd-transfer=on), loaded in threads on
+      the destination. Ends with
+        qemu-migration qemu-V devices=N[ state=SMiB][ no-precopy][ multifd]:
+        completed, downtime N ms, total N ms, device digests match, guest
+        memory match, p2p used|p2p not offered[, multifd device state]
   qemu_migration.py [options] --src BDF --dst BDF no-tracking LABEL match|informative
       neither the device nor the IOMMU tracks dirty pages: auto must be
       refused with QEMU's dirty-tracking blocker; on must migrate, with guest
       memory judged ("match") or only printed ("informative"). Ends with
         qemu-migration-LABEL: auto refused; on completed, downtime ...
+  qemu_migration.py [options] --src BDF --dst BDF mismatch BDF2
+      the destination's device has another state size: the migration fails
+      on the destination, the source runs on (VM and device), and then
+      migrates to BDF2, whose device matches, with digests and memory
+      matching. Ends with "qemu-migration qemu-V mismatch: ...".
+  qemu_migration.py [options] --src BDF --dst BDF reinit
+      enable-migration=on (no dirty tracking needed); once the source has
+      sent its initial data, and before the destination acked it, the
+      device is reconfigured (debugfs mock/reconfigure). With
+      PRECOPY_INFOv2 (QEMU 11.1 opts in where the kernel has it), QEMU must
+      see REINIT and ack the new initial data again; without it the v1
+      behaviour must still migrate. Ends with "qemu-migration qemu-V reinit: ...".
 
 Options: --iommufd (the QEMUs use iommufd, not the VFIO container),
 --debug (print every query-migrate poll), --tap-start N.
@@ -36,28 +54,49 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBUGFS = '/sys/kernel/debug/mockdev-vfio-pci'
 INNER_MB = 256
 PATTERN_START = 0x400000  # inner.S: PATTERN_START, PATTERN_END
 PATTERN_END = 0x2400000
-# pages the device writes during pre-copy (inside the pattern)
+# pages the device writes during pre-copy (inside the pattern); device k
+# of several writes each of them DMA_STRIDE * k lower, its own pages
 DMA_IOVAS = (0x500000, 0x823000, 0xa00800, 0xfff000,
              0x1200000, 0x1801000, 0x2000000, 0x23ff000)
+DMA_STRIDE = 0x3000
 URI = 'tcp:127.0.0.1:4444'
 # QEMU's default, stated: the poll loop throttles and restores it
 MAX_BANDWIDTH = 128 << 20
 
+# The events the judges count, under both QEMUs' names: 11.1 renamed
+# vfio_get_dirty_bitmap (vfio_container_query_dirty_bitmap) and merged
+# vfio_state_pending_{estimate,exact} into vfio_state_pending; MIG_DATA_SIZE
+# has its own event there (vfio_query_stop_copy_size). A name a QEMU does
+# not know costs a warning on its stderr, nothing else.
 TRACE = {
     'src': ('vfio_save_setup', 'vfio_save_iterate', 'vfio_state_pending_estimate',
-            'vfio_state_pending_exact', 'vfio_save_complete_precopy',
+            'vfio_state_pending_exact', 'vfio_state_pending', 'vfio_query_stop_copy_size',
+            'vfio_query_precopy_size', 'vfio_query_precopy_size_request_switchover_ack',
+            'vfio_send_init_data_flag', 'vfio_save_complete_precopy',
+            'vfio_save_complete_precopy_thread_start', 'vfio_save_complete_precopy_thread_end',
             'vfio_device_dirty_tracking_start', 'vfio_get_dirty_bitmap',
-            'vfio_migration_set_state', 'source_return_path_thread_switchover_acked',
-            'migration_bitmap_sync_end'),
-    'dst': ('vfio_load_state', 'vfio_migration_set_state',
-            'loadvm_state_switchover_ack_needed', 'loadvm_approve_switchover'),
+            'vfio_container_query_dirty_bitmap', 'vfio_migration_init',
+            'vfio_migration_set_state', 'vfio_vmstate_change_prepare', 'vfio_vmstate_change',
+            'source_return_path_thread_switchover_acked', 'migration_bitmap_sync_end'),
+    'dst': ('vfio_load_state', 'vfio_load_state_device_data', 'vfio_migration_init',
+            'vfio_migration_set_state', 'loadvm_state_switchover_ack_needed',
+            'loadvm_approve_switchover', 'loadvm_approve_switchover_legacy',
+            'vfio_load_bufs_thread_start', 'vfio_load_bufs_thread_end',
+            'vfio_load_state_device_buffer_incoming',
+            'vfio_load_state_device_buffer_load_start',
+            'vfio_load_state_device_buffer_load_end'),
 }
+# a trace line with -msg timestamp=on: 11.1 prefixes ISO-8601 UTC, 10.0
+# pid@seconds.microseconds:
+TRACE_LINE = re.compile(r'^(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z |'
+                        r'\d+@(?P<sec>\d+)\.(?P<usec>\d+):)?(?P<ev>\w+) *(?P<rest>.*)$')
 
 
 def say(line=''):
@@ -123,11 +162,18 @@ def tail(path, n):
         return []
 
 
-class Machine:
-    """A QEMU running the inner guest with one function assigned; its
-    files are /tmp/NAME.{qmp,serial,trace,err}."""
+def qemu_version():
+    out = subprocess.run(['qemu-system-x86_64', '--version'], stdout=subprocess.PIPE,
+                         text=True, check=False).stdout
+    m = re.search(r'version (\d+\.\d+)', out)
+    return m.group(1) if m else '?'
 
-    def __init__(self, name, bdf, enable_migration, iommufd, *extra):
+
+class Machine:
+    """A QEMU running the inner guest with functions assigned; its files
+    are /tmp/NAME.{qmp,serial,trace,err}."""
+
+    def __init__(self, name, role, bdfs, enable_migration, iommufd, dev_opts='', extra=()):
         self.name = name
         self.files = {k: f'/tmp/{name}.{k}' for k in ('qmp', 'serial', 'trace', 'err')}
         for f in self.files.values():
@@ -138,14 +184,14 @@ class Machine:
                 '-kernel', os.path.join(HERE, 'inner.elf'),
                 '-serial', f'file:{self.files["serial"]}',
                 '-qmp', f'unix:{self.files["qmp"]},server=on,wait=off',
-                '-D', self.files['trace']]
-        for t in TRACE[name]:
+                '-msg', 'timestamp=on', '-D', self.files['trace']]
+        for t in TRACE[role]:
             args += ['-trace', t]
         if iommufd:
-            args += ['-object', 'iommufd,id=iommufd0', '-device',
-                     f'vfio-pci,host={bdf},iommufd=iommufd0,enable-migration={enable_migration}']
-        else:
-            args += ['-device', f'vfio-pci,host={bdf},enable-migration={enable_migration}']
+            args += ['-object', 'iommufd,id=iommufd0']
+        for bdf in bdfs:
+            args += ['-device', f'vfio-pci,host={bdf},enable-migration={enable_migration}' +
+                     (',iommufd=iommufd0' if iommufd else '') + dev_opts]
         args += list(extra)
         with open(self.files['err'], 'w') as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
@@ -186,10 +232,53 @@ class Machine:
             self.proc.wait()
 
 
+class Trace:
+    """A QEMU trace log: (seconds or None, event, rest) per line."""
+
+    def __init__(self, path):
+        self.lines = []
+        try:
+            with open(path, errors='replace') as f:
+                raw = f.read().splitlines()
+        except OSError:
+            raw = []
+        for line in raw:
+            m = TRACE_LINE.match(line)
+            if not m:
+                continue
+            t = None
+            if m.group('iso'):
+                hms = m.group('iso').split('T')[1].split(':')
+                t = int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
+            elif m.group('sec'):
+                t = int(m.group('sec')) + int(m.group('usec')) / 1e6
+            self.lines.append((t, m.group('ev'), m.group('rest')))
+
+    def find(self, event, has=''):
+        return [(t, rest) for t, ev, rest in self.lines if ev == event and has in rest]
+
+    def count(self, event, has=''):
+        return len(self.find(event, has))
+
+    def longest_gap(self, prefix):
+        """The longest time between two consecutive lines from the first to
+        the last event whose name starts with prefix: (ms, event after it,
+        its text); None without timestamps."""
+        idx = [i for i, (_, ev, _) in enumerate(self.lines) if ev.startswith(prefix)]
+        if not idx:
+            return None
+        span = self.lines[idx[0]:idx[-1] + 1]
+        best = None
+        for (t0, _, _), (t1, ev, rest) in zip(span, span[1:]):
+            if t0 is not None and t1 is not None and (best is None or t1 - t0 > best[0]):
+                best = (t1 - t0, ev, rest)
+        return None if best is None else (int(best[0] * 1000), best[1], best[2])
+
+
 class Result:
     """What one migration left: status (completed, failed, refused ...),
     error, downtime and total time (ms, None if not reported), the pages
-    the device wrote during pre-copy."""
+    the devices wrote during pre-copy."""
 
     def __init__(self):
         self.status = None
@@ -199,15 +288,34 @@ class Result:
         self.written = []
 
 
+def debugfs(bdf, name):
+    """A file of the device's debugfs directory, stripped; '' if unreadable."""
+    try:
+        with open(f'{DEBUGFS}/{bdf}/{name}') as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def params(bdf):
+    """The device's knobs (debugfs params: "name value" lines)."""
+    return dict(line.split(None, 1) for line in debugfs(bdf, 'params').splitlines()
+                if ' ' in line)
+
+
 class Case:
-    """One source/destination pair of functions, and the TAP it prints."""
+    """Source and destination functions (as many of each), and the TAP
+    it prints."""
 
     def __init__(self, args):
         self.args = args
+        self.src = args.src.split(',')
+        self.dst = args.dst.split(',')
         self.n = args.tap_start
         self.failed = False
         self.vms = {}
         self.t0 = time.monotonic()
+        self.version = qemu_version()
 
     def check(self, ok, what):
         self.n += 1
@@ -218,40 +326,59 @@ class Case:
     def el(self):
         return f'{int(time.monotonic() - self.t0)}s'
 
-    def stop(self):
-        for vm in self.vms.values():
-            vm.shutdown()
-        self.vms = {}
+    def stop(self, *names):
+        for name in names or list(self.vms):
+            vm = self.vms.pop(name, None)
+            if vm is not None:
+                vm.shutdown()
 
-    def dma_write(self, iova):
-        """The source device writes 64 bytes at iova; None or the error."""
+    def dma_write(self, bdf, iova):
+        """The device writes 64 bytes at iova; None or the error."""
         try:
-            with open(f'{DEBUGFS}/{self.args.src}/mock/dma_write', 'w') as f:
+            with open(f'{DEBUGFS}/{bdf}/mock/dma_write', 'w') as f:
                 f.write(f'{iova:#x} 64\n')
         except OSError as e:
-            return f'dma_write {iova:#x}: {e.strerror}'
+            return f'dma_write {bdf} {iova:#x}: {e.strerror}'
         return None
 
-    def migrate(self, label, em, limit=None, early_writes=False):
-        """One live migration. The device writes DMA_IOVAS once QEMU's pass
-        over RAM is past them, or, with early_writes, as soon as the
-        migration is active (held at 1 byte/s until then: without dirty
-        tracking QEMU resends all RAM at every sync and completes at the
-        first one, there is no pre-copy to write in). Leaves src and dst
-        running unless the migration did not start."""
+    def start_dst(self, em, dst=None, dev_opts=''):
+        """A destination QEMU waiting for an incoming migration; None or
+        why it did not come up."""
+        vm = self.vms['dst'] = Machine('dst', 'dst', dst or self.dst, em, self.args.iommufd,
+                                       dev_opts, ('-incoming', 'defer'))
+        return vm.connect(time.monotonic() + 300)
+
+    def migrate(self, label, em, limit=None, early_writes=False, writes=True, multifd=False,
+                during=None, dst=None, late_limit=None):
+        """One live migration, from the running source (started if there is
+        none) to a new destination (dst, or the case's). The devices write
+        DMA_IOVAS once QEMU's pass over RAM is past them, or, with
+        early_writes, as soon as the migration is active (held at 1 byte/s
+        until then: without dirty tracking QEMU resends all RAM at every
+        sync and completes at the first one, there is no pre-copy to write
+        in); writes=False: no writes. late_limit: the downtime limit set
+        once the devices wrote (devices without pre-copy: QEMU cannot
+        switch over before, whatever the RAM left, since their whole state
+        is stop-copy data). during(info) is called at every poll
+        of an active migration. Leaves src and dst running unless the
+        migration did not start."""
         r = Result()
         self.t0 = time.monotonic()
         iommufd = self.args.iommufd
-        dst = self.vms['dst'] = Machine('dst', self.args.dst, em, iommufd, '-incoming', 'defer')
-        src = self.vms['src'] = Machine('src', self.args.src, em, iommufd)
-        deadline = time.monotonic() + 300
-        why = src.connect(deadline) or dst.connect(deadline)
+        dev_opts = ',x-migration-multifd-transfer=on' if multifd else ''
+        why = self.start_dst(em, dst, dev_opts)
+        dst_vm = self.vms['dst']
+        src = self.vms.get('src')
+        if src is None and not why:
+            src = self.vms['src'] = Machine('src', 'src', self.src, em, iommufd, dev_opts)
+            why = src.connect(time.monotonic() + 300)
         if why:
-            r.error = f'no QMP: {why}: ' + ' '.join(tail(src.files['err'], 3) +
-                                                    tail(dst.files['err'], 3))
+            r.error = f'no QMP: {why}: ' + ' '.join(tail('/tmp/src.err', 3) +
+                                                    tail(dst_vm.files['err'], 3))
             self.stop()
             return r
         say(f'# {label}: QMP up after {self.el()}')
+        deadline = time.monotonic() + 300
         ready = None
         while ready is None and time.monotonic() < deadline:
             ready = next((s for s in tail(src.files['serial'], 50)
@@ -266,14 +393,16 @@ class Case:
         say(f'# {label}: {self.el()}: {ready}')
         caps = [{'capability': 'return-path', 'state': True},
                 {'capability': 'switchover-ack', 'state': True}]
-        for name, vm in (('src', src), ('dst', dst)):
+        if multifd:
+            caps.append({'capability': 'multifd', 'state': True})
+        for name, vm in (('src', src), ('dst', dst_vm)):
             try:
                 vm.cmd('migrate-set-capabilities', capabilities=caps)
             except QMPError as e:
                 r.error = f'{name} capabilities: {e}'
                 self.stop()
                 return r
-        dst.cmd('migrate-incoming', uri=URI)
+        dst_vm.cmd('migrate-incoming', uri=URI)
         src.cmd('migrate-set-parameters', **{'max-bandwidth':
                                               1 if early_writes else MAX_BANDWIDTH})
         if limit is not None:
@@ -285,39 +414,53 @@ class Case:
             self.stop()
             return r
         say(f'# {label}: migrate issued after {self.el()}')
-        wrote = False
-        for _ in range(3000):
+        wrote = not writes
+        for poll in range(3000):
             info = src.cmd('query-migrate')
             st = info.get('status')
             if st in ('completed', 'failed', 'cancelled'):
                 break
             ram = info.get('ram', {})
             sync, tot, rem = (ram.get(k) for k in ('dirty-sync-count', 'total', 'remaining'))
-            if self.args.debug:
-                say(f'# poll {self.el()} status={st} sync={sync} remaining={rem}/{tot}')
+            if self.args.debug and poll % 10 == 0:
+                say(f'# poll {self.el()} status={st} sync={sync} remaining={rem}/{tot} '
+                    f'expected-downtime={info.get("expected-downtime")}')
+            if during is not None and st == 'active':
+                during(info)
             if not wrote and st == 'active' and (
                     early_writes or (rem is not None and (tot or 0) > 0 and
                                      rem < tot - PATTERN_END - (1 << 20))):
                 # QEMU's pass over RAM goes up from address 0 and is past
-                # the pattern (or done): what the device writes there
-                # now, before it is stopped, reaches the destination only
-                # through dirty tracking. Throttled to 1 byte/s, the
-                # migration can neither go on nor complete while the
-                # device writes.
+                # the pattern (or done): what the devices write there
+                # now, before they are stopped, reaches the destination
+                # only through dirty tracking. Throttled to 1 byte/s, the
+                # migration can neither go on nor complete while they
+                # write.
                 src.cmd('migrate-set-parameters', **{'max-bandwidth': 1})
                 errors = set()
-                for iova in DMA_IOVAS:
-                    e = self.dma_write(iova)
-                    if e:
-                        errors.add(e)
-                    else:
-                        r.written.append(iova)
+                for k, bdf in enumerate(self.src):
+                    for iova in DMA_IOVAS:
+                        e = self.dma_write(bdf, iova - k * DMA_STRIDE)
+                        if e:
+                            errors.add(e)
+                        else:
+                            r.written.append(iova - k * DMA_STRIDE)
                 say(f'# {label}: {self.el()}: pre-copy, dirty-sync-count {sync}, '
-                    f'{(rem or 0) >> 20} MiB of RAM left in this pass: device wrote '
-                    f'{len(r.written)} of {len(DMA_IOVAS)} pages')
+                    f'{(rem or 0) >> 20} MiB of RAM left in this pass: devices wrote '
+                    f'{len(r.written)} of {len(DMA_IOVAS) * len(self.src)} pages')
                 for e in sorted(errors):
                     say(f'#   {e}')
                 src.cmd('migrate-set-parameters', **{'max-bandwidth': MAX_BANDWIDTH})
+                if late_limit is not None:
+                    # QEMU estimates the downtime at the bandwidth it
+                    # measured in the last iteration: with the RAM done
+                    # and no pre-copy data that is next to nothing, so
+                    # stop-copy state alone never fits (expected-downtime
+                    # 5e7 ms for 256 MiB). avail-switchover-bandwidth is
+                    # its knob for this: the link's rate instead.
+                    src.cmd('migrate-set-parameters', **{
+                        'downtime-limit': late_limit,
+                        'avail-switchover-bandwidth': MAX_BANDWIDTH})
                 wrote = True
             time.sleep(0.2)
         r.status = st
@@ -342,25 +485,22 @@ class Case:
         say(f'# {label}: {self.el()}: query-status destination {dst}, source {src}')
         return dst, src
 
-    def compare(self, label, r):
+    def compare(self, label, r, dst=None):
         """Device digests and inner-guest memory after a completed
         migration, with both QEMUs still running."""
-        digest = {}
-        for side in ('src', 'dst'):
-            try:
-                with open(f'{DEBUGFS}/{getattr(self.args, side)}/digest') as f:
-                    digest[side] = f.read().strip()
-            except OSError as e:
-                digest[side] = ''
-                say(f'# {label}: {side} digest: {e.strerror}')
-        say(f'# {label}: device digest source {digest["src"]} destination {digest["dst"]}')
-        c = {'dig_ok': digest['src'] != '' and digest['src'] == digest['dst']}
+        ok = True
+        for s, d in zip(self.src, dst or self.dst):
+            ds, dd = debugfs(s, 'digest'), debugfs(d, 'digest')
+            say(f'# {label}: device digest source {s} {ds or "?"} destination {d} {dd or "?"}')
+            ok = ok and ds != '' and ds == dd
+        c = {'dig_ok': ok}
         for side, vm in self.vms.items():
             vm.cmd('pmemsave', val=0, size=INNER_MB << 20, filename=f'/tmp/{side}.mem')
         p = subprocess.run([os.path.join(HERE, 'mdv_memcmp'), '/tmp/src.mem', '/tmp/dst.mem',
                             hex(PATTERN_START), hex(PATTERN_END)] +
                            [hex(a) for a in r.written],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           check=False)
         out = p.stdout.strip()
         for line in out.splitlines():
             say(f'# {label}: {line}')
@@ -369,7 +509,7 @@ class Case:
         c['written'] = int(m.group(1)) if m else 0
         m = re.search(r'listed=(\d+)/', out)
         c['listed'] = int(m.group(1)) if m else 0
-        # equal dumps prove nothing unless the device did write, also
+        # equal dumps prove nothing unless the devices did write, also
         # after the first pass over RAM
         c['mem_ok'] = (c['same'] and c['written'] > 0 and len(r.written) > 0 and
                        c['listed'] == len(r.written))
@@ -382,78 +522,172 @@ def word(ok):
     return 'match' if ok else 'MISMATCH'
 
 
-def traces(path):
-    try:
-        with open(path, errors='replace') as f:
-            return f.read().splitlines()
-    except OSError:
-        return []
-
-
 def status_text(r):
     return f'{r.status or "none"}{": " + r.error if r.error else ""}'
 
 
+def failed_line(case, name, r):
+    say(f'{name}: FAILED: {r.status or "not started"}: {r.error or "see below"}')
+    for side in ('src', 'dst'):
+        for line in tail(f'/tmp/{side}.err', 5):
+            say(f'# {side}: {line}')
+        for line in tail(f'/tmp/{side}.trace', 8):
+            say(f'# {side} trace: {line}')
+
+
+def p2p_check(case, src, dst):
+    """QEMU drives the P2P states for every device that offers them: the
+    sources pass PRE_COPY_P2P or RUNNING_P2P, the destinations
+    RUNNING_P2P. Returns (every device offers P2P, they all did)."""
+    offered = all(params(b).get('p2p') == 'true' for b in case.src + case.dst)
+    used = (all(src.count('vfio_migration_set_state', f'({b}) new state PRE_COPY_P2P') +
+                src.count('vfio_migration_set_state', f'({b}) new state RUNNING_P2P') > 0
+                for b in case.src) and
+            all(dst.count('vfio_migration_set_state', f'({b}) new state RUNNING_P2P') > 0
+                for b in case.dst))
+    return offered, used
+
+
+def serial_arcs(case, src):
+    """The stop arcs' cost as QEMU paid it: the time between the first and
+    the last device's prepare (PRE_COPY_P2P or RUNNING_P2P, where the
+    quiesce latency is) and between the first and the last stop-copy arc.
+    QEMU takes them one device after another in its main thread."""
+    prep = [t for t, _ in src.find('vfio_vmstate_change_prepare', 'finish-migrate')
+            if t is not None]
+    stop = [t for t, _ in src.find('vfio_vmstate_change', 'finish-migrate') if t is not None]
+    q = max(int(params(b).get('quiesce_latency_ms', '0')) for b in case.src)
+    if len(prep) < 2:
+        return None
+    return (f'P2P prepare of {len(prep)} devices {int((prep[-1] - prep[0]) * 1000)} ms '
+            f'first to last, stop-copy arcs {int((stop[-1] - stop[0]) * 1000) if stop else "?"} ms; '
+            f'quiesce latency {q} ms each: serial predicts {(len(prep) - 1) * q} ms between '
+            f'the first and the last, parallel ~0')
+
+
 def tracking(case):
     """enable-migration=auto with DMA logging: everything QEMU can use."""
-    r = case.migrate('full', 'auto')
+    p = params(case.src[0])
+    mb = int(p.get('state_size_mb', '0'))
+    precopy = p.get('precopy') != 'false'
+    tags = [f'devices={len(case.src)}']
+    if mb != 64:
+        tags.append(f'state={mb}MiB')
+    if not precopy:
+        tags.append('no-precopy')
+    if case.args.multifd:
+        tags.append('multifd')
+    name = f'qemu-migration qemu-{case.version} {" ".join(tags)}'
+    label = ' '.join(tags)
+    r = case.migrate(label, 'auto', multifd=case.args.multifd,
+                     late_limit=None if precopy else 60000)
     case.check(r.status == 'completed',
-               f'QEMU live migration completed (status {status_text(r)})')
+               f'{label}: QEMU live migration completed (status {status_text(r)})')
     if r.status != 'completed':
-        say(f'qemu-migration: FAILED: {r.status or "not started"}: {r.error or "see below"}')
-        for side in ('src', 'dst'):
-            for line in tail(f'/tmp/{side}.err', 5):
-                say(f'# {side}: {line}')
+        failed_line(case, name, r)
         case.stop()
         return
-    say(f'# downtime {r.downtime} ms, total {r.total} ms')
-    dst_st, src_st = case.wait_destination('full')
-    c = case.compare('full', r)
-    case.check(c['dig_ok'], "destination device digest equals the source's final digest")
+    say(f'# {label}: downtime {r.downtime} ms, total {r.total} ms')
+    dst_st, src_st = case.wait_destination(label)
+    c = case.compare(label, r)
+    case.check(c['dig_ok'], f"{label}: destination device digests equal the sources' final digests")
     case.check(c['mem_ok'],
-               f'inner-guest memory identical, device-written pages included '
+               f'{label}: inner-guest memory identical, device-written pages included '
                f'({c["written"]} written, {c["listed"]}/{len(r.written)} pre-copy writes)')
     case.check(dst_st == 'running' and src_st == 'postmigrate',
-               f'the destination runs, the source is in postmigrate '
+               f'{label}: the destination runs, the source is in postmigrate '
                f'(query-status {dst_st}, {src_st})')
-    src = traces('/tmp/src.trace')
-    dst = traces('/tmp/dst.trace')
-
-    def count(lines, event):
-        return sum(event in line for line in lines)
-    t = {k: count(src, e) for k, e in (
-        ('dirty', 'vfio_device_dirty_tracking_start'), ('bitmap', 'vfio_get_dirty_bitmap'),
-        ('iter', 'vfio_save_iterate'), ('exact', 'vfio_state_pending_exact'),
-        ('ack', 'source_return_path_thread_switchover_acked'))}
-    t['approve'] = count(dst, 'loadvm_approve_switchover')
+    case.stop()
+    src = Trace('/tmp/src.trace')
+    dst = Trace('/tmp/dst.trace')
+    t = {
+        'dirty': src.count('vfio_device_dirty_tracking_start'),
+        'bitmap': (src.count('vfio_get_dirty_bitmap') +
+                   src.count('vfio_container_query_dirty_bitmap')),
+        'iter': src.count('vfio_save_iterate'),
+        # MIG_DATA_SIZE: 10.0 traces the exact pending query, 11.1 the ioctl
+        'exact': (src.count('vfio_state_pending_exact') +
+                  src.count('vfio_query_stop_copy_size', 'ret 0')),
+        'ack': src.count('source_return_path_thread_switchover_acked'),
+        'approve': (dst.count('loadvm_approve_switchover') +
+                    dst.count('loadvm_approve_switchover_legacy')),
+        'v2': src.count('vfio_migration_init', 'precopy_info_v2_used 1'),
+        'mf_src': src.count('vfio_save_complete_precopy_thread_start'),
+        'mf_dst': dst.count('vfio_load_bufs_thread_start'),
+        'mf_bufs': dst.count('vfio_load_state_device_buffer_incoming'),
+    }
+    # the dirty bytes the devices reported: QEMU's copy after a read
+    # (vfio_save_iterate), its pending estimates, and in 11.1 the ioctl's
+    # own answer (vfio_query_precopy_size)
     t['dmax'] = max([int(m.group(1)) for m in
-                     (re.search(r'precopy dirty size (\d+)', line) for line in src) if m],
+                     (re.search(r'(?:precopy dirty size|, dirty) (\d+)', rest)
+                      for _, ev, rest in src.lines
+                      if ev.startswith(('vfio_save_iterate', 'vfio_state_pending',
+                                        'vfio_query_precopy_size'))) if m],
                     default=0)
-    say(f'# trace source: dirty_tracking_start={t["dirty"]} get_dirty_bitmap={t["bitmap"]} '
-        f'save_iterate={t["iter"]} pending_exact={t["exact"]} '
-        f'switchover_acked={t["ack"]} max_precopy_dirty={t["dmax"]}')
-    say(f'# trace destination: approve_switchover={t["approve"]}')
-    for line in ([s for s in src if 'vfio_device_dirty_tracking_start' in s][:1] +
-                 [s for s in src if 'vfio_save_iterate' in s][:2]):
-        say(f'# {line}')
+    say(f'# {label}: trace source: dirty_tracking_start={t["dirty"]} '
+        f'dirty_bitmap_queries={t["bitmap"]} save_iterate={t["iter"]} '
+        f'mig_data_size={t["exact"]} switchover_acked={t["ack"]} '
+        f'max_precopy_dirty={t["dmax"]} precopy_info_v2={t["v2"]} '
+        f'save_thread={t["mf_src"]}')
+    say(f'# {label}: trace destination: approve_switchover={t["approve"]} '
+        f'load_bufs_thread={t["mf_dst"]} multifd_buffers={t["mf_bufs"]}')
+    gap = dst.longest_gap('vfio_load_')
+    if gap:
+        say(f'# {label}: the destination\'s longest pause while it loaded device state: '
+            f'{gap[0]} ms, ended by {gap[1]} {gap[2]}')
+    loads = {}
+    for when, ev, rest in dst.lines:
+        m = re.search(r'idx (\d+)', rest)
+        if when is None or not m:
+            continue
+        if ev == 'vfio_load_state_device_buffer_load_start':
+            loads[m.group(1)] = [when, None]
+        elif ev == 'vfio_load_state_device_buffer_load_end' and m.group(1) in loads:
+            loads[m.group(1)][1] = when
+    spans = [(int((e - b) * 1000), i) for i, (b, e) in loads.items() if e is not None]
+    if spans:
+        ms, idx = max(spans)
+        say(f'# {label}: the load thread\'s longest buffer load: {ms} ms (buffer {idx} of '
+            f'{len(spans)})')
+    arcs = serial_arcs(case, src)
+    if arcs:
+        say(f'# {label}: {arcs}')
+    offered, used = p2p_check(case, src, dst)
     case.check(t['dirty'] > 0 and t['bitmap'] > 0,
-               'QEMU used device dirty tracking (DMA logging)')
-    case.check(t['iter'] > 0 and t['dmax'] > 0 and t['exact'] > 0,
-               'QEMU used PRE_COPY (dirty bytes reported) and MIG_DATA_SIZE')
-    case.check(t['ack'] > 0 and t['approve'] > 0,
-               'QEMU used switchover-ack over the return path')
-    if c['dig_ok'] and c['mem_ok']:
-        say(f'qemu-migration: completed, downtime {r.downtime} ms, total {r.total} ms, '
-            f'device digest match, guest memory match')
+               f'{label}: QEMU used device dirty tracking (DMA logging)')
+    if precopy:
+        case.check(t['iter'] > 0 and t['dmax'] > 0 and t['exact'] > 0,
+                   f'{label}: QEMU used PRE_COPY (dirty bytes reported) and MIG_DATA_SIZE')
     else:
-        why = f'device digest {word(c["dig_ok"])}'
+        case.check(t['iter'] == 0 and t['exact'] > 0,
+                   f'{label}: devices without PRE_COPY: no pre-copy data, MIG_DATA_SIZE used '
+                   f'(save_iterate={t["iter"]})')
+    if precopy:
+        case.check(t['ack'] > 0 and t['approve'] > 0,
+                   f'{label}: QEMU used switchover-ack over the return path')
+    case.check(used if offered else not used,
+               f'{label}: P2P arcs on every device ' +
+               ('(all offer P2P)' if offered else '(P2P not offered: none expected)'))
+    if case.args.multifd:
+        case.check(t['mf_src'] >= len(case.src) and t['mf_dst'] >= len(case.dst) and
+                   t['mf_bufs'] > 0,
+                   f'{label}: device state went over multifd: save threads {t["mf_src"]}, '
+                   f'load threads {t["mf_dst"]}, buffers {t["mf_bufs"]}')
+    if c['dig_ok'] and c['mem_ok']:
+        extra = ', p2p used' if offered and used else ', p2p not offered' if not offered else ''
+        if case.args.multifd and t['mf_bufs'] > 0:
+            extra += ', multifd device state'
+        say(f'{name}: completed, downtime {r.downtime} ms, total {r.total} ms, '
+            f'device digests match, guest memory match{extra}')
+    else:
+        why = f'device digests {word(c["dig_ok"])}'
         if not c['same']:
             why += ', guest memory MISMATCH'
         elif not c['mem_ok']:
-            why += (f', guest memory equal but proves nothing (device wrote {c["written"]} '
+            why += (f', guest memory equal but proves nothing (devices wrote {c["written"]} '
                     f'pages, {c["listed"]}/{len(r.written)} after the first RAM pass)')
-        say(f'qemu-migration: FAILED, downtime {r.downtime} ms, total {r.total} ms, {why}')
-    case.stop()
+        say(f'{name}: FAILED, downtime {r.downtime} ms, total {r.total} ms, {why}')
 
 
 def no_tracking(case, label, on_expect):
@@ -493,27 +727,160 @@ def no_tracking(case, label, on_expect):
     case.stop()
 
 
+def mismatch(case, good):
+    """A destination whose device has another state size: its META record
+    does not match, the destination fails the migration and exits; the
+    source VM and its device must run on, and nothing may be lost: the same
+    source then migrates to a destination whose device matches."""
+    name = f'qemu-migration qemu-{case.version} mismatch'
+    mb = {b: params(b).get('state_size_mb', '?') for b in case.src + case.dst + [good]}
+    say(f'# mismatch: source {case.src[0]} {mb[case.src[0]]} MiB, destination '
+        f'{case.dst[0]} {mb[case.dst[0]]} MiB, then {good} {mb[good]} MiB')
+    r = case.migrate('mismatch', 'auto', writes=False)
+    dst_rc = None
+    if 'dst' in case.vms:
+        try:
+            dst_rc = case.vms['dst'].proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    dst_err = [s for s in tail('/tmp/dst.err', 20) if 'warning: trace event' not in s]
+    for line in dst_err[-4:]:
+        say(f'# mismatch: destination: {line}')
+    src_st = case.vms['src'].cmd('query-status')['status'] if 'src' in case.vms else None
+    dev_st = debugfs(case.src[0], 'state')
+    say(f'# mismatch: {status_text(r)}; destination QEMU exit status {dst_rc}; source '
+        f'query-status {src_st}, device {dev_st}')
+    case.check(r.status == 'failed',
+               f'mismatch: the migration fails (status {status_text(r)})')
+    case.check(dst_rc not in (None, 0) and any('load' in s for s in dst_err),
+               f'mismatch: the destination failed the load and exited ({dst_rc})')
+    case.check(src_st == 'running' and dev_st == 'RUNNING',
+               f'mismatch: the source VM and its device run on ({src_st}, {dev_st})')
+    case.stop('dst')
+    r2 = Result()
+    c = {'dig_ok': False, 'same': False}
+    if src_st == 'running':
+        r2 = case.migrate('mismatch-retry', 'auto', writes=False, dst=[good])
+        if r2.status == 'completed':
+            case.wait_destination('mismatch-retry')
+            c = case.compare('mismatch-retry', r2, dst=[good])
+    case.check(r2.status == 'completed' and c['dig_ok'] and c['same'],
+               f'mismatch: the same source then migrates to {good}, digests and memory match '
+               f'({status_text(r2)})')
+    say(f'{name}: first destination {r.status or "none"}, source '
+        f'{"running" if src_st == "running" and dev_st == "RUNNING" else "NOT running"}; '
+        f'retry {r2.status or "none"}, downtime {r2.downtime} ms, total {r2.total} ms, '
+        f'device digests {word(c["dig_ok"])}, guest memory {word(c["same"])}')
+    case.stop()
+
+
+def reinit(case):
+    """The device is reconfigured once the source has sent its initial
+    data (QEMU traced vfio_send_init_data_flag) and before the destination
+    acked it (its allocation latency holds the ack back). With
+    PRECOPY_INFOv2, which QEMU 11.1 opts in to where the kernel has it,
+    QEMU must see REINIT, request the switchover-ack again and get a second
+    approval; without it (v1) REINIT is invisible and the new initial data
+    only dirty bytes. Either way the migration must complete with the
+    digests and memory matching."""
+    name = f'qemu-migration qemu-{case.version} reinit'
+    bdf = case.src[0]
+    at = {}
+
+    def during(_info):
+        if at:
+            return
+        if Trace('/tmp/src.trace').count('vfio_send_init_data_flag') == 0:
+            return
+        at['approved_before'] = Trace('/tmp/dst.trace').count('loadvm_approve_switchover')
+        try:
+            with open(f'{DEBUGFS}/{bdf}/mock/reconfigure', 'w') as f:
+                f.write('1\n')
+            at['t'] = case.el()
+        except OSError as e:
+            at['error'] = e.strerror
+        say(f'# reinit: {case.el()}: initial data sent, device reconfigured '
+            f'({at.get("error", "ok")}; approvals so far {at["approved_before"]})')
+
+    r = case.migrate('reinit', 'on', limit=30000, writes=False, during=during)
+    c = {'dig_ok': False, 'same': False}
+    if r.status == 'completed':
+        case.wait_destination('reinit')
+        c = case.compare('reinit', r)
+    case.stop()
+    src = Trace('/tmp/src.trace')
+    dst = Trace('/tmp/dst.trace')
+    t = {'v2': src.count('vfio_migration_init', 'precopy_info_v2_used 1'),
+         'reinit': src.count('vfio_query_precopy_size', 'reinit 1'),
+         'request': src.count('vfio_query_precopy_size_request_switchover_ack'),
+         'sent': src.count('vfio_send_init_data_flag'),
+         'approve': (dst.count('loadvm_approve_switchover') +
+                     dst.count('loadvm_approve_switchover_legacy'))}
+    say(f'# reinit: trace: precopy_info_v2_used={t["v2"]} reinit_seen={t["reinit"]} '
+        f'ack_requested_again={t["request"]} init_data_sent={t["sent"]} '
+        f'approvals={t["approve"]}')
+    for _, rest in src.find('vfio_migration_init')[:1]:
+        say(f'# reinit: vfio_migration_init {rest}')
+    v2_kernel = int(os.uname().release.split('.')[0]) >= 7
+    case.check(r.status == 'completed' and c['dig_ok'] and c['same'],
+               f'reinit: migration completed, digest and memory match ({status_text(r)})')
+    case.check('t' in at and at['approved_before'] == 0,
+               f'reinit: the device was reconfigured after its initial data was sent, '
+               f'before the ack (' + (f'at {at["t"]}, approvals before it '
+                                      f'{at["approved_before"]}' if 't' in at
+                                      else at.get('error', 'never')) + ')')
+    if v2_kernel:
+        case.check(t['v2'] > 0 and t['reinit'] > 0 and t['request'] > 0 and
+                   t['sent'] >= 2 and t['approve'] >= 2,
+                   'reinit: QEMU opted in to PRECOPY_INFOv2, saw REINIT, asked for the ack '
+                   'again and the destination approved the new initial data')
+    else:
+        case.check(t['v2'] == 0 and t['reinit'] == 0,
+                   'reinit: no PRECOPY_INFOv2 in this kernel: QEMU stays v1, no REINIT seen')
+    say(f'{name}: {r.status or "none"}, downtime {r.downtime} ms, total {r.total} ms, '
+        f'device digest {word(c["dig_ok"])}, guest memory {word(c["same"])}, '
+        f'precopy v2 {"used" if t["v2"] else "not used"}, reinit seen {t["reinit"]}, '
+        f'initial data acked {t["approve"]} times')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--src', required=True, help='PCI address of the source function')
-    ap.add_argument('--dst', required=True, help='PCI address of the destination function')
+    ap.add_argument('--src', required=True, help='PCI addresses of the source functions (a,b)')
+    ap.add_argument('--dst', required=True,
+                    help='PCI addresses of the destination functions, as many')
     ap.add_argument('--iommufd', action='store_true', help='QEMUs use iommufd')
     ap.add_argument('--debug', action='store_true', help='print every query-migrate poll')
     ap.add_argument('--tap-start', type=int, default=0, help='number of the TAP lines before')
     sub = ap.add_subparsers(dest='case', required=True)
-    sub.add_parser('tracking')
+    tr = sub.add_parser('tracking')
+    tr.add_argument('--multifd', action='store_true',
+                    help='device state over multifd channels')
+    mm = sub.add_parser('mismatch')
+    mm.add_argument('good', help='a destination function whose device matches the source')
+    sub.add_parser('reinit')
     nt = sub.add_parser('no-tracking')
     nt.add_argument('label')
     nt.add_argument('memory', choices=('match', 'informative'))
     args = ap.parse_args()
+    if len(args.src.split(',')) != len(args.dst.split(',')):
+        ap.error('--src and --dst need as many functions')
     case = Case(args)
     try:
         if args.case == 'tracking':
             tracking(case)
+        elif args.case == 'mismatch':
+            mismatch(case, args.good)
+        elif args.case == 'reinit':
+            reinit(case)
         else:
             no_tracking(case, args.label, args.memory)
     except QMPError as e:
         case.check(False, f'QMP: {e}')
+    except Exception as e:  # pylint: disable=broad-except
+        # a bug here must fail as a test, visibly, not as a lost exit status
+        for line in traceback.format_exc().splitlines():
+            say(f'# {line}')
+        case.check(False, f'qemu_migration.py: {type(e).__name__}: {e}')
     finally:
         case.stop()
     return 1 if case.failed else 0
