@@ -43,6 +43,10 @@ gcc -m32 -c -o "$build/inner.o" "$here/inner.S"
 ld -m elf_i386 -N -Ttext=0x100000 -e _start --no-warn-rwx-segments \
 	-o "$build/inner.elf" "$build/inner.o"
 gcc -O2 -Wall -Wextra -Werror -static -o "$build/mdv_memcmp" "$here/mdv_memcmp.c"
+# the reference engine, for the arcs QEMU takes one device at a time
+cache=$("$vm/fetch-kernel.sh")
+uapi_headers "$cache/src/linux-source-6.12" >/dev/null
+make -s -C "$top/tools/mdv-migrate" OUTPUT="$build"
 # the QMP client runs in the guest: a syntax error should not cost a boot
 python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' \
 	"$here/qemu_migration.py"
@@ -54,7 +58,7 @@ for lane in $lanes; do
 	rm -rf "$payload"
 	mkdir -p "$payload"
 	cp "$(build_module "$kdir" "$build/$lane/obj")" "$payload/"
-	cp "$build/inner.elf" "$build/mdv_memcmp" "$payload/"
+	cp "$build/inner.elf" "$build/mdv_memcmp" "$build/mdv_migrate" "$payload/"
 	cp "$here/guest-qemu.sh" "$payload/run.sh"
 	cp "$here/qemu_migration.py" "$payload/"
 

@@ -23,7 +23,7 @@
 #                    not judged: see no_tracking() in qemu_migration.py).
 #                    QEMU 11.1 (MDV_QEMU_SCENARIOS, default all of them):
 #                      one    one device, as 10.0's first case
-#                      multi  2 and 4 devices in one VM (P2P arcs), each
+#                      multi  1, 2 and 4 devices in one VM (P2P arcs), each
 #                             source with a quiesce latency
 #                      multifd  256 MiB of state and an allocation latency:
 #                             main channel vs multifd device state
@@ -128,6 +128,34 @@ run_case() {
 }
 want() { [[ "$scenarios" == *" $1 "* ]]; }
 
+# engine COUNT OPTIONS...: mdv_migrate over loopback from the first COUNT
+# sources to as many destinations; a TAP line, and the downtime in
+# engine_downtime
+engine() {
+	local count=$1 src dst out=/tmp/engine.out port=4455
+	shift
+	src=$(IFS=,; echo "${srcs[*]:0:count}")
+	dst=$(IFS=,; echo "${dsts[*]:0:count}")
+	engine_downtime=
+	./mdv_migrate dst --listen $port --devs "$dst" "$@" >/tmp/engine-dst.out 2>&1 &
+	local dpid=$!
+	sleep 0.5
+	./mdv_migrate src --connect 127.0.0.1:$port --devs "$src" "$@" >$out 2>&1
+	local st=$?
+	wait $dpid
+	local dst_st=$?
+	sed 's/^/# engine: /' $out | grep -a 'result' || true
+	engine_downtime=$(sed -n 's/^result: .*downtime_ms=\([0-9]*\).*/\1/p' $out)
+	n=$((n + 1))
+	if [ $st = 0 ] && [ $dst_st = 0 ] && grep -aq 'digests=ok' $out; then
+		echo "ok $n engine devices=$count $*: migrated, digests=ok"
+	else
+		echo "not ok $n engine devices=$count $*: exit $st/$dst_st"
+		tail -5 $out /tmp/engine-dst.out | sed 's/^/# /'
+		rc=1
+	fi
+}
+
 load_driver || exit 1
 q10=/trixie q11=/qemu11.1
 mount_root trixie $q10 || exit 1
@@ -146,12 +174,26 @@ if [ "$mode" = full ]; then
 		# The destinations' 2 s allocation holds the switchover back
 		# while the devices write (QEMU would find the zero pages of
 		# the inner guest's RAM quick enough to switch over at once).
-		for d in 2 4; do
-			knobs src $d dirty_rate=50 dma_rate=300 save_rate_mb=32 \
+		multi_knobs() {
+			knobs src "$1" dirty_rate=50 dma_rate=300 save_rate_mb=32 \
 				quiesce_latency_ms=250 state_size_mb=16 &&
-				knobs dst $d state_size_mb=16 alloc_latency_ms=2000 &&
-				run_case $q11 $d tracking
+				knobs dst "$1" state_size_mb=16 alloc_latency_ms=2000
+		}
+		qd=() ed=()
+		for d in 1 2 4; do
+			multi_knobs $d && run_case $q11 $d tracking
+			qd+=("$(sed -n "s/^qemu-migration .* devices=$d .*quiesce=.*completed, downtime \([0-9]*\) ms.*/\1/p" \
+				/tmp/qemu_migration.out)")
 		done
+		# the reference engine on the same devices and knobs, its
+		# arcs in parallel (one thread per device)
+		for d in 1 4; do
+			multi_knobs $d && engine $d --initial-data --parallel
+			ed+=("${engine_downtime:-?}")
+		done
+		echo "qemu-migration qemu-11.1 multi quiesce=250ms: QEMU downtime N=1 ${qd[0]:-?} ms," \
+			"N=2 ${qd[1]:-?} ms, N=4 ${qd[2]:-?} ms (serial arcs: 3 x 250 ms more for N=4);" \
+			"engine --parallel N=1 ${ed[0]} ms, N=4 ${ed[1]} ms"
 	elif want multi; then
 		nok "scenario multi needs 8 edu functions, the guest has $((${#srcs[@]} * 2))"
 	fi

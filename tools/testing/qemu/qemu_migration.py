@@ -18,7 +18,7 @@ names the QEMU and the shape: "qemu-migration qemu-V devices=N[ TAGS]".
       digests and guest memory match. --multifd: multifd channels carry the
       device state (x-migration-multifd-transfer=on), loaded in threads on
       the destination. Ends with
-        qemu-migration qemu-V devices=N[ state=SMiB][ no-precopy][ multifd]:
+        qemu-migration qemu-V devices=N[ state=SMiB][ quiesce=Qms][ no-precopy][ multifd]:
         completed, downtime N ms, total N ms, device digests match, guest
         memory match, p2p used|p2p not offered[, multifd device state]
   qemu_migration.py [options] --src BDF --dst BDF no-tracking LABEL match|informative
@@ -573,6 +573,9 @@ def tracking(case):
     tags = [f'devices={len(case.src)}']
     if mb != 64:
         tags.append(f'state={mb}MiB')
+    quiesce = int(p.get('quiesce_latency_ms', '0'))
+    if quiesce:
+        tags.append(f'quiesce={quiesce}ms')
     if not precopy:
         tags.append('no-precopy')
     if case.args.multifd:
