@@ -85,6 +85,16 @@ run_lane() {
 	echo "$st" >"$build/$1/rc"
 }
 
+# Peer: the conformance suite against the upstream mtty sample, in a boot
+# of its own of the full-lane kernel. Informative: its failures (and the
+# kernel reports the sample causes) are listed, never counted.
+run_peer() {
+	log "peer: mtty conformance run"
+	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} VM_OOPS_GRACE=60 \
+		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
+		"$here/run-lane.sh" full "$build/peer/payload" >"$build/peer.log" 2>&1 || true
+}
+
 # The full lane (KASAN, lockdep, kmemleak) takes most of make check's time,
 # mostly on one of its guest's CPUs: with other guests to boot (the other
 # lanes, the peer, the real client) it runs in the background meanwhile,
@@ -95,35 +105,19 @@ if [ -z "${CHECK_SERIAL:-}" ] && [[ " $LANES " == *" full "* ]] &&
 	{ [ -z "${MDV_RUN:-}" ] || [ "$MDV_RUN" = conformance ]; } &&
 	{ [ "$LANES" != full ] || [ -n "$peer" ] ||
 		{ [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ]; }; }; then
-	run_lane full bg &
+	# the peer after it, on the same side: the foreground has more
+	# guests to run (the other lanes, the real client)
+	{
+		run_lane full bg
+		[ -z "$peer" ] || run_peer
+	} &
 	bg=$!
 fi
 for lane in $LANES; do
 	[ -n "$bg" ] && [ "$lane" = full ] && continue
 	run_lane "$lane"
 done
-
-# Peer: the conformance suite against the upstream mtty sample, in a boot
-# of its own of the full-lane kernel. Informative: its failures (and the
-# kernel reports the sample causes) are listed, never counted.
-peer_lines=()
-if [ -n "$peer" ]; then
-	log "peer: mtty conformance run"
-	set +e
-	LANE_LABEL=peer-mtty VM_TIMEOUT=${PEER_TIMEOUT:-360} VM_OOPS_GRACE=60 \
-		VM_APPEND="${VM_APPEND:-} MDV_RUN=peer" \
-		"$here/run-lane.sh" full "$build/peer/payload" >"$build/peer.log" 2>&1
-	set -e
-	grep -aE '^(conformance mtty|# conformance mtty failed)' "$build/peer.log" |
-		sed 's/^/  /' || true
-	mapfile -t peer_lines < <(grep -aE '^conformance mtty: ' "$build/peer.log")
-	if grep -aq 'kernel report in guest log' "$build/peer.log"; then
-		echo "  peer: the mtty sample caused kernel reports (see $build/peer.log):"
-		# a report may be none of these (a panic at boot): not an error here
-		grep -aE '\] (BUG|Oops|WARNING|Kernel panic)' "$build/peer.log" |
-			head -3 | sed 's/^/    /' || true
-	fi
-fi
+[ -z "$peer" ] || [ -n "$bg" ] || run_peer
 
 # The real client: QEMU 10.0 and 11.1 migrate VMs with mockdev devices
 # assigned, inside each lane's kernel (tools/testing/qemu/check-qemu.sh;
@@ -151,9 +145,22 @@ if [ -z "${SKIP_QEMU:-}" ] && [ -z "${MDV_RUN:-}" ] && [ -n "${QEMU_LANES// /}" 
 fi
 
 if [ -n "$bg" ]; then
-	log "lane full: waiting for the background guest"
+	log "lane full: waiting for the background guest${peer:+ and the peer}"
 	wait "$bg" || true
 	cat "$build/full/result.log"
+fi
+peer_lines=()
+if [ -n "$peer" ]; then
+	grep -aE '^(conformance mtty|# conformance mtty failed)' "$build/peer.log" |
+		sed 's/^/  /' || true
+	# the console's line ends carry a CR
+	mapfile -t peer_lines < <(grep -aE '^conformance mtty: ' "$build/peer.log" | tr -d '\r')
+	if grep -aq 'kernel report in guest log' "$build/peer.log"; then
+		echo "  peer: the mtty sample caused kernel reports (see $build/peer.log):"
+		# a report may be none of these (a panic at boot): not an error here
+		grep -aE '\] (BUG|Oops|WARNING|Kernel panic)' "$build/peer.log" |
+			head -3 | sed 's/^/    /' || true
+	fi
 fi
 # each lane's verdict, in LANES order, then the real client's
 lane_summary=()
