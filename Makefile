@@ -10,9 +10,10 @@
 #                 the state, memory; arc latencies, DMA logging report cost
 #                 (both lanes; the stock lane's numbers are the ones without
 #                 debug overhead; MDV_BENCH_MB="..." in VM_APPEND for sizes)
-#   make check-qemu   the real client: QEMU 10 (Debian trixie root made
-#                 with debootstrap) live-migrates a VM with a mockdev device
-#                 assigned, inside the full-lane guest and the stock one
+#   make check-qemu   the real client: QEMU 10.0 and 11.1 (Debian trixie
+#                 and trixie-backports roots made with debootstrap)
+#                 live-migrate VMs with mockdev devices assigned, inside
+#                 the full, stock and stock-7.3 guests (every scenario)
 #   make conformance   the device-agnostic migration conformance suite:
 #                 DEVS="BDF|uuid BDF|uuid" runs it on this host against your
 #                 devices; without DEVS it boots the full lane and runs it

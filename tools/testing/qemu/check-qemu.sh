@@ -30,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 vm="$top/tools/testing/vm"
 . "$vm/lib.sh"
-lanes=${QEMU_LANES:-full stock}
+lanes=${QEMU_LANES:-full stock stock-7.3}
 build="$top/build/qemu"
 
 bash "$vm/deps.sh"
