@@ -67,8 +67,9 @@ DMA_IOVAS = (0x500000, 0x823000, 0xa00800, 0xfff000,
              0x1200000, 0x1801000, 0x2000000, 0x23ff000)
 DMA_STRIDE = 0x3000
 URI = 'tcp:127.0.0.1:4444'
-# QEMU's default, stated: the poll loop throttles and restores it
+# QEMU's defaults, stated: the poll loop throttles and restores them
 MAX_BANDWIDTH = 128 << 20
+DOWNTIME_LIMIT = 300
 
 # The events the judges count, under both QEMUs' names: 11.1 renamed
 # vfio_get_dirty_bitmap (vfio_container_query_dirty_bitmap) and merged
@@ -360,8 +361,12 @@ class Case:
         once the devices wrote (devices without pre-copy: QEMU cannot
         switch over before, whatever the RAM left, since their whole state
         is stop-copy data). during(info) is called at every poll
-        of an active migration. Leaves src and dst running unless the
-        migration did not start."""
+        of an active migration and returns True once it has done what it
+        waits for. Until the devices wrote and during() is done, the
+        switchover is held (downtime-limit 0: QEMU completes only with
+        nothing pending, and its first pass over RAM is not done); then
+        the limit is limit, late_limit or QEMU's default. Leaves src and
+        dst running unless the migration did not start."""
         r = Result()
         self.t0 = time.monotonic()
         iommufd = self.args.iommufd
@@ -405,7 +410,10 @@ class Case:
         dst_vm.cmd('migrate-incoming', uri=URI)
         src.cmd('migrate-set-parameters', **{'max-bandwidth':
                                               1 if early_writes else MAX_BANDWIDTH})
-        if limit is not None:
+        hold = (writes and not early_writes) or during is not None
+        if hold:
+            src.cmd('migrate-set-parameters', **{'downtime-limit': 0})
+        elif limit is not None:
             src.cmd('migrate-set-parameters', **{'downtime-limit': limit})
         try:
             src.cmd('migrate', uri=URI)
@@ -415,6 +423,7 @@ class Case:
             return r
         say(f'# {label}: migrate issued after {self.el()}')
         wrote = not writes
+        done = during is None
         for poll in range(3000):
             info = src.cmd('query-migrate')
             st = info.get('status')
@@ -425,17 +434,17 @@ class Case:
             if self.args.debug and poll % 10 == 0:
                 say(f'# poll {self.el()} status={st} sync={sync} remaining={rem}/{tot} '
                     f'expected-downtime={info.get("expected-downtime")}')
-            if during is not None and st == 'active':
-                during(info)
+            if not done and st == 'active':
+                done = during(info)
             if not wrote and st == 'active' and (
                     early_writes or (rem is not None and (tot or 0) > 0 and
                                      rem < tot - PATTERN_END - (1 << 20))):
                 # QEMU's pass over RAM goes up from address 0 and is past
                 # the pattern (or done): what the devices write there
                 # now, before they are stopped, reaches the destination
-                # only through dirty tracking. Throttled to 1 byte/s, the
-                # migration can neither go on nor complete while they
-                # write.
+                # only through dirty tracking. Held (see above) and
+                # throttled to 1 byte/s, the migration can neither
+                # complete nor go on while they write.
                 src.cmd('migrate-set-parameters', **{'max-bandwidth': 1})
                 errors = set()
                 for k, bdf in enumerate(self.src):
@@ -451,6 +460,10 @@ class Case:
                 for e in sorted(errors):
                     say(f'#   {e}')
                 src.cmd('migrate-set-parameters', **{'max-bandwidth': MAX_BANDWIDTH})
+                wrote = True
+            if hold and wrote and done:
+                hold = False
+                release = {'downtime-limit': late_limit or limit or DOWNTIME_LIMIT}
                 if late_limit is not None:
                     # QEMU estimates the downtime at the bandwidth it
                     # measured in the last iteration: with the RAM done
@@ -458,10 +471,8 @@ class Case:
                     # stop-copy state alone never fits (expected-downtime
                     # 5e7 ms for 256 MiB). avail-switchover-bandwidth is
                     # its knob for this: the link's rate instead.
-                    src.cmd('migrate-set-parameters', **{
-                        'downtime-limit': late_limit,
-                        'avail-switchover-bandwidth': MAX_BANDWIDTH})
-                wrote = True
+                    release['avail-switchover-bandwidth'] = MAX_BANDWIDTH
+                src.cmd('migrate-set-parameters', **release)
             time.sleep(0.2)
         r.status = st
         say(f'# {label}: {st} after {self.el()}')
@@ -791,10 +802,8 @@ def reinit(case):
     at = {}
 
     def during(_info):
-        if at:
-            return
         if Trace('/tmp/src.trace').count('vfio_send_init_data_flag') == 0:
-            return
+            return False
         at['approved_before'] = Trace('/tmp/dst.trace').count('loadvm_approve_switchover')
         try:
             with open(f'{DEBUGFS}/{bdf}/mock/reconfigure', 'w') as f:
@@ -804,6 +813,7 @@ def reinit(case):
             at['error'] = e.strerror
         say(f'# reinit: {case.el()}: initial data sent, device reconfigured '
             f'({at.get("error", "ok")}; approvals so far {at["approved_before"]})')
+        return True
 
     r = case.migrate('reinit', 'on', limit=30000, writes=False, during=during)
     c = {'dig_ok': False, 'same': False}
