@@ -126,21 +126,28 @@ reconf_after_1mib() {
 	done
 	echo 1 >"$dbg/$1/mock/reconfigure"
 }
+# reconfigured_mig OPTIONS...: migrate devs[0] to devs[1] with the
+# source at 8 MiB/s and reconfigured once 1 MiB was read; sets rc,
+# result, v2, reinits and pb (precopy_bytes)
+reconfigured_mig() {
+	local out
+	guest_param_set "${devs[0]}" save_rate_mb=8
+	rm -f /tmp/mdv_mig_done
+	reconf_after_1mib "${devs[0]}" "$(saved "${devs[0]}")" &
+	out=$(mig "${devs[0]}" "${devs[1]}" "$@")
+	rc=$?
+	touch /tmp/mdv_mig_done
+	wait
+	guest_param_set "${devs[0]}" save_rate_mb=0
+	sed 's/^/# /' <<<"$out"
+	result=$(grep '^result:' <<<"$out")
+	v2=$(num precopy_v2 "$result") reinits=$(num reinits "$result")
+	pb=$(num precopy_bytes "$result")
+}
 # what one 16 MiB session's stream would be, plus the 1 MiB resent
 twice=$((17 << 20))
 name="engine: a reconfiguration during pre-copy (REINIT), initial data"
-guest_param_set "${devs[0]}" save_rate_mb=8
-rm -f /tmp/mdv_mig_done
-reconf_after_1mib "${devs[0]}" "$(saved "${devs[0]}")" &
-out=$(mig "${devs[0]}" "${devs[1]}" --initial-data)
-rc=$?
-touch /tmp/mdv_mig_done
-wait
-guest_param_set "${devs[0]}" save_rate_mb=0
-sed 's/^/# /' <<<"$out"
-result=$(grep '^result:' <<<"$out")
-v2=$(num precopy_v2 "$result") reinits=$(num reinits "$result")
-pb=$(num precopy_bytes "$result")
+reconfigured_mig --initial-data
 if [ $rc != 0 ] || ! grep -q 'digests=ok' <<<"$result"; then
 	echo "not ok 5 $name (migration failed or digests differ)"
 elif [ "${pb:-0}" -lt $twice ]; then
@@ -157,18 +164,7 @@ fi
 # kernel (precopy_v2=0 reinits=0); the new initial data comes as dirty
 # bytes, and the migration must still complete with equal digests.
 name="engine: a reconfiguration during pre-copy, --no-precopy-v2 (a v1 VMM)"
-guest_param_set "${devs[0]}" save_rate_mb=8
-rm -f /tmp/mdv_mig_done
-reconf_after_1mib "${devs[0]}" "$(saved "${devs[0]}")" &
-out=$(mig "${devs[0]}" "${devs[1]}" --initial-data --no-precopy-v2)
-rc=$?
-touch /tmp/mdv_mig_done
-wait
-guest_param_set "${devs[0]}" save_rate_mb=0
-sed 's/^/# /' <<<"$out"
-result=$(grep '^result:' <<<"$out")
-v2=$(num precopy_v2 "$result") reinits=$(num reinits "$result")
-pb=$(num precopy_bytes "$result")
+reconfigured_mig --initial-data --no-precopy-v2
 if [ $rc != 0 ] || ! grep -q 'digests=ok' <<<"$result"; then
 	echo "not ok 6 $name (migration failed or digests differ)"
 elif [ "${pb:-0}" -lt $twice ]; then
